@@ -1,0 +1,193 @@
+"""RFR-Net (Li et al., "Recurrent Feature Reasoning for Image Inpainting", CVPR 2020)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .partial_conv import PartialConv2d
+from .rfr_module import RFRModule
+
+__all__ = ["RFRNet", "Bottleneck", "composite", "pad_to_multiple"]
+
+
+class Bottleneck(nn.Module):
+    """Residual bottleneck (1x1 reduce, 3x3, 1x1 expand) of the network's tail."""
+
+    def __init__(self, channels: int = 32, reduced: int = 8):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, reduced, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(reduced)
+        self.conv2 = nn.Conv2d(reduced, reduced, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(reduced)
+        self.conv3 = nn.Conv2d(reduced, channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = F.relu(self.bn2(self.conv2(y)))
+        y = self.bn3(self.conv3(y))
+        return F.relu(y + x)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = 16) -> tuple[torch.Tensor, list[int]]:
+    """Pad the two spatial dimensions of ``x`` up to a multiple of ``multiple``, split evenly on both sides.
+
+    Reflection padding is used where the image is larger than the padding (edge replication otherwise, e.g. for
+    images a few pixels wide), so the padding looks like the image's own border rather than a step edge.
+
+    Args:
+        x: (N, C, H, W) tensor.
+        multiple: the size divisor.
+
+    Returns:
+        the padded tensor and the padding ``[left, right, top, bottom]`` (for :func:`crop_padding`).
+    """
+    h, w = x.shape[-2], x.shape[-1]
+    ph = (multiple - h % multiple) % multiple
+    pw = (multiple - w % multiple) % multiple
+    pad = [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2]
+    if ph == 0 and pw == 0:
+        return x, pad
+    mode = "reflect" if (max(pad[0], pad[1]) < w and max(pad[2], pad[3]) < h) else "replicate"
+    return F.pad(x, pad, mode=mode), pad
+
+
+def crop_padding(x: torch.Tensor, pad: list[int]) -> torch.Tensor:
+    """Undo :func:`pad_to_multiple`."""
+    h, w = x.shape[-2], x.shape[-1]
+    return x[..., pad[2] : h - pad[3], pad[0] : w - pad[1]]
+
+
+def composite(image: torch.Tensor, prediction: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """Keep the known pixels of ``image`` and take ``prediction`` inside the hole.
+
+    Args:
+        image: (N, C, H, W) input image.
+        prediction: (N, C, H, W) raw network output.
+        hole: (N, 1 or C, H, W) mask, 1 = hole.
+
+    Returns:
+        ``prediction`` where ``hole`` is 1, ``image`` elsewhere (selected, not blended, so known pixels are exact).
+    """
+    return torch.where(hole > 0.5, prediction.to(image.dtype), image)
+
+
+class RFRNet(nn.Module):
+    """RFR-Net: partial-convolution head, a recurrent feature reasoning module applied ``num_recurrences`` times
+    with knowledge-consistent attention, adaptive merging of the recurrences, and a partial-convolution tail.
+
+    The forward pass follows the authors' public implementation exactly (see ``docs/network.md``); checkpoints of
+    the authors' code load through :func:`rfr_inpaint.networks.reference.convert_reference_state_dict`.
+
+    Mask convention: ``hole`` is **1 in the hole, 0 on known pixels**. The network masks the image itself, so the
+    hole's content never leaks into the result. Inputs of any size are padded to a multiple of 16
+    (:func:`pad_to_multiple`): padded pixels take the reflected image and reflected hole, so they act as known
+    context where the border is known. The output is cropped back to the input size.
+
+    Args:
+        in_channels: image channels (1 for grayscale medical images; 3 reproduces the authors' RGB network).
+        num_recurrences: reasoning steps (6 in the paper).
+        small_hole: the authors' "smaller hole" variant (5x5 instead of 7x7 kernels in three head layers).
+        image_mask_channels: how many channels the image's mask counts for in the partial convolutions'
+            renormalisation; defaults to ``in_channels``. A one-channel network converted from an RGB checkpoint
+            uses 3 so that it reproduces the RGB network on a replicated gray image exactly.
+        attention_chunk_elements: maximum attention scores computed at once per sample (memory bound of the
+            attention's temporaries; the result does not depend on it).
+
+    Examples::
+
+        >>> net = RFRNet(in_channels=1).eval()
+        >>> image, hole = torch.rand(2, 1, 100, 120), torch.zeros(2, 1, 100, 120)
+        >>> hole[:, :, 40:60, 50:70] = 1
+        >>> pred = net(image, hole)                # raw prediction, (2, 1, 100, 120)
+        >>> result = composite(image, pred, hole)  # known pixels kept
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_recurrences: int = 6,
+        small_hole: bool = False,
+        image_mask_channels: Optional[int] = None,
+        attention_chunk_elements: int = 1 << 24,
+    ):
+        super().__init__()
+        if in_channels < 1:
+            raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+        if num_recurrences < 1:
+            raise ValueError(f"num_recurrences must be >= 1, got {num_recurrences}")
+        self.in_channels = in_channels
+        self.num_recurrences = num_recurrences
+        self.small_hole = small_hole
+        k, p = (5, 2) if small_hole else (7, 3)
+        # A buffer, so that a converted network's setting travels with its state dict.
+        self.register_buffer(
+            "image_mask_channels", torch.tensor(float(image_mask_channels if image_mask_channels else in_channels))
+        )
+        self.head_pconv1 = PartialConv2d(in_channels, 64, 7, stride=2, padding=3)
+        self.head_bn1 = nn.BatchNorm2d(64)
+        self.head_pconv2 = PartialConv2d(64, 64, k, stride=1, padding=p)
+        self.head_bn2 = nn.BatchNorm2d(64)
+        self.step_pconv1 = PartialConv2d(64, 64, k, stride=1, padding=p)
+        self.step_pconv2 = PartialConv2d(64, 64, k, stride=1, padding=p)
+        self.step_bn = nn.BatchNorm2d(64)
+        self.rfr = RFRModule(64, attention_chunk_elements)
+        self.up_deconv = nn.ConvTranspose2d(64, 64, 4, stride=2, padding=1, bias=False)
+        self.up_bn = nn.BatchNorm2d(64)
+        self.tail_pconv = PartialConv2d(in_channels + 64, 32, 3, stride=1, padding=1)
+        self.tail_bottleneck = Bottleneck(32, 8)
+        self.out_conv = nn.Conv2d(64, in_channels, 3, padding=1, bias=False)
+
+    def forward(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        """Predict the image.
+
+        Args:
+            image: (N, C, H, W) image in [0, 1]; hole pixels may hold anything (they are zeroed here).
+            hole: (N, 1, H, W) (or (N, C, H, W) with identical channels) mask, 1 = hole.
+
+        Returns:
+            the raw prediction (N, C, H, W); combine with :func:`composite` to keep the known pixels.
+        """
+        if image.dim() != 4 or hole.dim() != 4:
+            raise ValueError(f"expected (N, C, H, W) image and hole, got {list(image.shape)} and {list(hole.shape)}")
+        if image.shape[1] != self.in_channels:
+            raise ValueError(f"the network expects {self.in_channels} image channel(s), got {image.shape[1]}")
+        valid = 1.0 - hole[:, :1].float()
+        image, pad = pad_to_multiple(image, 16)
+        valid, _ = pad_to_multiple(valid, 16)
+        out = self._forward_padded(image * valid.to(image.dtype), valid)
+        return crop_padding(out, pad)
+
+    def _forward_padded(self, img: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        c_img = float(self.image_mask_channels.item())
+        x, m = self.head_pconv1.forward_counts(img, valid * c_img, c_img)
+        x = F.relu(self.head_bn1(x))
+        x, m = self.head_pconv2(x, m)
+        x = F.relu(self.head_bn2(x))
+        # Adaptive merging: running sums of masked features and of masks over all recurrences (the reference
+        # stacks them; sums give the same mean with one buffer instead of num_recurrences + 1).
+        feat_sum = x * m
+        mask_sum = m
+        prev_scores: Optional[torch.Tensor] = None
+        prev_mask: Optional[torch.Tensor] = None
+        for _ in range(self.num_recurrences):
+            x, m = self.step_pconv1(x, m)
+            x, m = self.step_pconv2(x, m)
+            x = F.leaky_relu(self.step_bn(x))
+            x, prev_scores, prev_mask = self.rfr(x, m, prev_scores, prev_mask)
+            x = x * m
+            feat_sum = feat_sum + x * m
+            mask_sum = mask_sum + m
+        count = float(self.num_recurrences + 1)
+        x = (feat_sum / count) / (mask_sum / count + 1e-7)
+        x = F.leaky_relu(self.up_bn(self.up_deconv(x)))
+        m = F.interpolate(m, scale_factor=2.0, mode="nearest")
+        tail_in = torch.cat([img, x * m.to(x.dtype)], dim=1)
+        x, _ = self.tail_pconv.forward_counts(tail_in, valid * c_img + m * 64.0, c_img + 64.0)
+        x = F.leaky_relu(x)
+        y = self.tail_bottleneck(x)
+        return self.out_conv(torch.cat([x, y], dim=1))
