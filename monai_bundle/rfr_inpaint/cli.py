@@ -1,0 +1,252 @@
+"""``rfr-inpaint``: inpaint a masked region of a 2D image or a 3D volume from the command line.
+
+Example::
+
+    rfr-inpaint --image ct.nii.gz --mask metal.nii.gz --output ct_inpainted.nii.gz --method rfr --model model.pt
+    rfr-inpaint --image dicom_series/ --metal-threshold 2500 --output inpainted_series/ --method biharmonic
+
+Every failure ends with one line ``rfr-inpaint: error: <file>: <problem>`` on stderr and a distinct exit code
+(:data:`EXIT_CODES`); see ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["EXIT_CODES", "build_parser", "main", "CLIError"]
+
+#: exit status of each kind of failure
+EXIT_CODES: dict[str, int] = {
+    "ok": 0,
+    "usage": 2,  # argparse's own code for bad arguments
+    "input": 3,  # image missing, unreadable, not scalar / 2D / 3D
+    "mask": 4,  # mask missing, unreadable, on another grid
+    "output": 5,  # output exists (no --overwrite), would overwrite the input (no --in-place), unsupported format
+    "model": 6,  # model missing or not a loadable RFR-Net checkpoint, bad method options
+    "inpaint": 7,  # inpainting failed
+    "write": 8,  # writing the output failed
+    "interrupted": 130,  # Ctrl-C
+}
+
+
+class CLIError(Exception):
+    """A failure with its exit code and one-line message."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.code = EXIT_CODES[kind]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``rfr-inpaint``."""
+    from rfr_inpaint.inpainters import METHODS
+    from rfr_inpaint.volume import DEFAULT_METAL_THRESHOLD_HU
+
+    parser = argparse.ArgumentParser(
+        prog="rfr-inpaint",
+        description="Inpaint a masked region (e.g. metal) of a 2D image (PNG / JPEG) or a 3D volume (NIfTI, NRRD, "
+        "DICOM series folder) slice by slice with RFR-Net or a classical method. Voxels outside the (dilated) mask "
+        "are written back unchanged, with the input's geometry and pixel type.",
+    )
+    parser.add_argument("--image", required=True, type=Path, help="input image file or DICOM series folder")
+    region = parser.add_mutually_exclusive_group(required=True)
+    region.add_argument("--mask", type=Path, help="label image on the image's grid; nonzero voxels are inpainted")
+    region.add_argument(
+        "--metal-threshold",
+        type=float,
+        metavar="HU",
+        nargs="?",
+        const=DEFAULT_METAL_THRESHOLD_HU,
+        help=f"inpaint voxels >= HU instead of a mask (default when given without value: {DEFAULT_METAL_THRESHOLD_HU:g})",
+    )
+    parser.add_argument("--output", type=Path, help="output file or DICOM folder (format from the name)")
+    parser.add_argument("--method", default="rfr", choices=METHODS, help="inpainting method (default: rfr)")
+    parser.add_argument("--model", type=Path, help="RFR-Net checkpoint or MONAI bundle folder (method rfr)")
+    parser.add_argument("--axis", type=int, default=0, choices=(0, 1, 2),
+                        help="slicing axis in NumPy order (z, y, x) of the volume: 0 = axial (default), 1 = coronal, "
+                        "2 = sagittal for axial acquisitions; ignored for 2D images")
+    parser.add_argument("--margin-mm", type=float, default=1.0, help="dilate the mask by this many mm (default 1)")
+    parser.add_argument("--intensity", default="auto", choices=("auto", "ct", "range", "percentile"),
+                        help="mapping to [0, 1]: ct = HU window (--window), range = the pixel type's range, percentile "
+                        "= 0.5-99.5 percentiles; auto = range for 8/16-bit PNG / JPEG / BMP / TIFF, ct otherwise")
+    parser.add_argument("--window", type=float, nargs=2, metavar=("MIN", "MAX"), default=(-1024.0, 3071.0),
+                        help="HU window of --intensity ct (default -1024 3071)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N (method rfr)")
+    parser.add_argument("--batch-size", type=int, default=8, help="slices per inpainter call (default 8)")
+    parser.add_argument("--in-place", action="store_true", help="write the result over the input image")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return " ".join(text.split())
+
+
+def _intensity(args: argparse.Namespace, image: Any) -> Any:
+    from rfr_inpaint.image_io import FORMATS_2D
+    from rfr_inpaint.transforms.intensity import CTWindow, PercentileScale, mapping_from_window
+
+    mode = args.intensity
+    dtype = image.array.dtype
+    if mode == "auto":
+        mode = "range" if image.format in FORMATS_2D.values() and dtype in (np.uint8, np.uint16) else "ct"
+    if mode == "ct":
+        return CTWindow(*args.window)
+    if mode == "percentile":
+        return PercentileScale()
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return mapping_from_window(info.min, info.max, clip=True, dtype=dtype, method="dtype_range")
+    low, high = float(np.min(image.array)), float(np.max(image.array))
+    return mapping_from_window(low, high if high > low else low + 1.0, clip=True, dtype=dtype, method="value_range")
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out one ``rfr-inpaint`` call.
+
+    Args:
+        args: parsed arguments (see :func:`build_parser`).
+
+    Returns:
+        0 on success.
+
+    Raises:
+        CLIError: any failure, with its exit code.
+    """
+    from rfr_inpaint.image_io import FORMATS_2D, ImageIOError, image_format, read_image, read_mask, write_image
+    from rfr_inpaint.inpainters import get_inpainter
+    from rfr_inpaint.safe_io import CheckpointError
+    from rfr_inpaint.volume import InpaintingCancelled, inpaint_volume, metal_mask
+
+    # ---- where to write: decided and checked before any work
+    if args.in_place:
+        if args.output is not None and not _same_path(args.output, args.image):
+            raise CLIError("usage", "--in-place writes over --image; do not give a different --output")
+        output = args.image
+    elif args.output is None:
+        raise CLIError("usage", "--output is required (or --in-place to overwrite the input)")
+    else:
+        output = args.output
+        if _same_path(output, args.image):
+            raise CLIError("output", f"{output}: output is the input image; use --in-place to overwrite it")
+        if output.exists() and not args.overwrite:
+            raise CLIError("output", f"{output}: output exists; use --overwrite to replace it")
+    try:
+        out_format = image_format(output)
+    except ImageIOError as e:
+        raise CLIError("output", _one_line(e)) from e
+    if args.margin_mm < 0:
+        raise CLIError("usage", f"--margin-mm must be >= 0, got {args.margin_mm}")
+    if args.batch_size < 1:
+        raise CLIError("usage", f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.method != "rfr" and args.model is not None:
+        raise CLIError("usage", f"--model is only used by --method rfr, not {args.method}")
+    if args.method == "rfr" and args.model is None:
+        raise CLIError("usage", "--method rfr needs --model FILE (an RFR-Net checkpoint or bundle folder); "
+                       "or choose a classical --method (biharmonic, telea, ns, mean)")
+
+    # ---- inputs
+    try:
+        image = read_image(args.image)
+    except (FileNotFoundError, ImageIOError) as e:
+        raise CLIError("input", _one_line(e)) from e
+    if out_format in FORMATS_2D.values() and image.ndim != 2:
+        raise CLIError("output", f"{output}: a {image.ndim}D image cannot be written as {out_format.upper()}; use "
+                       ".nii.gz, .nrrd or a DICOM folder")
+    if args.mask is not None:
+        try:
+            hole = read_mask(args.mask, image)
+        except (FileNotFoundError, ImageIOError) as e:
+            raise CLIError("mask", _one_line(e)) from e
+    else:
+        hole = metal_mask(image.array, args.metal_threshold)
+    if not hole.any():
+        source = args.mask if args.mask is not None else f"--metal-threshold {args.metal_threshold:g}"
+        print(f"rfr-inpaint: warning: {source}: empty mask; the output is a copy of the input", file=sys.stderr)
+
+    # ---- method
+    try:
+        options = {"batch_size": args.batch_size} if args.method == "rfr" else {}
+        inpainter = get_inpainter(args.method, model_path=args.model, device=args.device, **options) if hole.any() else None
+    except (FileNotFoundError, CheckpointError, ValueError, KeyError, RuntimeError) as e:
+        raise CLIError("model", _one_line(e)) from e
+
+    # ---- inpainting
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="slice", desc="inpainting", file=sys.stderr)
+        bar.n = done
+        bar.refresh()
+
+    result = image.array
+    if inpainter is not None:
+        try:
+            spacing = image.spacing_numpy
+            result, _ = inpaint_volume(image.array, hole, inpainter, axis=args.axis, spacing=spacing,
+                                       margin_mm=args.margin_mm, intensity=_intensity(args, image),
+                                       batch_size=args.batch_size, progress=progress)
+        except InpaintingCancelled as e:
+            raise CLIError("interrupted", _one_line(e)) from e
+        except (ValueError, RuntimeError, TypeError) as e:
+            raise CLIError("inpaint", f"{args.image}: inpainting failed: {_one_line(e)}") from e
+        finally:
+            if bar is not None:
+                bar.close()
+
+    # ---- output
+    try:
+        write_image(image, result, output, overwrite=args.overwrite or args.in_place)
+    except FileExistsError as e:
+        raise CLIError("output", _one_line(e)) from e
+    except (ImageIOError, OSError) as e:
+        raise CLIError("write", f"{output}: cannot be written: {_one_line(e)}") from e
+    if not args.quiet:
+        print(f"rfr-inpaint: wrote {output}", file=sys.stderr)
+    return EXIT_CODES["ok"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``rfr-inpaint``.
+
+    Args:
+        argv: arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        the exit status (also passed to ``sys.exit`` by the console script).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits with status 2 and a usage line on bad arguments
+    try:
+        return run(args)
+    except CLIError as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: error: interrupted; no output written", file=sys.stderr)
+        return EXIT_CODES["interrupted"]
+
+
+if __name__ == "__main__":  # pragma: no cover - ``python -m rfr_inpaint.cli``
+    sys.exit(main())

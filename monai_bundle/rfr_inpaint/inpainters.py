@@ -1,0 +1,94 @@
+"""One factory for every inpainting method, used by the ``rfr-inpaint`` command, the bundle and the Slicer module.
+
+Every inpainter follows the interface of ``docs/architecture.md``::
+
+    inpainter(images: (N, H, W) float32 in [0, 1], holes: (N, H, W) bool) -> (N, H, W) float32, composited
+
+Methods: ``rfr`` (RFR-Net, needs a model file or a bundle folder), ``biharmonic``, ``telea``, ``ns`` (Navier-Stokes)
+and ``mean`` (classical baselines of :mod:`rfr_inpaint.baselines`, no model needed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["METHODS", "CLASSICAL_METHODS", "get_inpainter", "resolve_model_path"]
+
+#: classical method name -> class name in :mod:`rfr_inpaint.baselines`
+CLASSICAL_METHODS: dict[str, str] = {
+    "biharmonic": "BiharmonicInpainter",
+    "telea": "TeleaInpainter",
+    "ns": "NavierStokesInpainter",
+    "mean": "MeanFillInpainter",
+}
+#: every method name accepted by :func:`get_inpainter`
+METHODS: tuple[str, ...] = ("rfr", *CLASSICAL_METHODS)
+
+
+def resolve_model_path(model_path: str | os.PathLike) -> Path:
+    """The checkpoint file of ``model_path``: the file itself, or ``models/model.pt`` of a MONAI bundle folder.
+
+    Args:
+        model_path: a checkpoint file or a bundle folder.
+
+    Returns:
+        path of an existing checkpoint file.
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+    """
+    path = Path(model_path)
+    if path.is_dir():
+        for candidate in (path / "models" / "model.pt", path / "model.pt"):
+            if candidate.is_file():
+                return candidate
+        raise FileNotFoundError(f"{path}: bundle folder without models/model.pt")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model file not found")
+    return path
+
+
+def get_inpainter(
+    method: str,
+    model_path: str | os.PathLike | None = None,
+    device: str = "auto",
+    **options: Any,
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Build an inpainter by name.
+
+    Args:
+        method: ``rfr``, ``biharmonic``, ``telea``, ``ns`` or ``mean`` (case-insensitive).
+        model_path: RFR-Net checkpoint (``rfr_inpaint.networks.load_network`` format) or bundle folder; required for
+            ``rfr``, refused for the classical methods.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``...; used by ``rfr`` only.
+        options: keyword arguments of the method's class (e.g. ``batch_size`` for
+            :class:`rfr_inpaint.inference.RFRInpainter`, ``radius`` for Telea / Navier-Stokes).
+
+    Returns:
+        the inpainter callable.
+
+    Raises:
+        ValueError: unknown method, missing model for ``rfr``, or a model given to a classical method.
+        FileNotFoundError: the model file does not exist.
+    """
+    name = str(method).lower()
+    if name not in METHODS:
+        raise ValueError(f"unknown inpainting method {method!r}; choose one of {', '.join(METHODS)}")
+    if name == "rfr":
+        if model_path is None:
+            raise ValueError("method 'rfr' needs a model file (--model / model_path): an RFR-Net checkpoint or bundle")
+        from rfr_inpaint.inference import RFRInpainter
+        from rfr_inpaint.networks import load_network
+
+        network = load_network(resolve_model_path(model_path), map_location="cpu")
+        return RFRInpainter(network, device=device, **options)
+    if model_path is not None:
+        raise ValueError(f"method {name!r} needs no model; drop the model file or choose method 'rfr'")
+    from rfr_inpaint import baselines
+
+    return getattr(baselines, CLASSICAL_METHODS[name])(**options)
