@@ -521,6 +521,9 @@ def _new_datasets(volume: np.ndarray, spacing: Sequence[float], origin: Sequence
         intercept = low + 32768 * slope
         bits, signed = 16, True
     axes = np.asarray(direction, dtype=np.float64).reshape(3, 3)
+    if np.linalg.det(axes) < 0:
+        raise ImageIOError("a left-handed direction matrix cannot be stored in DICOM (the slice normal is the cross "
+                           "product of the row and column directions); reorient the image first")
     now = datetime.datetime.now()
     study_uid, frame_uid = generate_uid(), generate_uid()
     datasets = []
