@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from _vgg_helpers import save_random_vgg16
 
 from rfr_inpaint.losses import LOSS_TERMS, RFRLoss, gram_matrix
 from rfr_inpaint.vgg import VGG16_WEIGHTS_FILENAME
+
+from _vgg_helpers import save_random_vgg16
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from rfr_inpaint.safe_io import CheckpointError
 from rfr_inpaint.vgg import VGG16_WEIGHTS_FILENAME, VGG16Features, default_vgg16_weights_path, find_vgg16_weights
+
 from _vgg_helpers import random_vgg16_state_dict, save_random_vgg16
 
 

@@ -153,7 +153,9 @@ class RFRLoss(nn.Module):
                 f"and {tuple(target.shape)}"
             )
         if hole.ndim != 4 or hole.shape[0] != pred.shape[0] or hole.shape[2:] != pred.shape[2:]:
-            raise ValueError(f"RFRLoss: hole must be (N, 1, H, W) matching {tuple(pred.shape)}, got {tuple(hole.shape)}")
+            raise ValueError(
+                f"RFRLoss: hole must be (N, 1, H, W) matching {tuple(pred.shape)}, got {tuple(hole.shape)}"
+            )
         hole = hole.to(pred.dtype).expand_as(pred)
         comp = hole * pred + (1 - hole) * target
         abs_err = (pred - target).abs()

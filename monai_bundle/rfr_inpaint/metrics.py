@@ -25,7 +25,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from monai.handlers import IgniteMetricHandler, from_engine
-
 from monai.metrics.regression import RegressionMetric
 from monai.metrics.utils import do_metric_reduction
 from monai.utils import MetricReduction
@@ -193,7 +192,7 @@ def masked_ssim(
     hole: torch.Tensor | np.ndarray,
     data_range: float = 1.0,
 ) -> torch.Tensor:
-    """SSIM averaged over the hole pixels: the map of :func:`masked_ssim_map` (whole image as context), mean in the hole.
+    """SSIM map of :func:`masked_ssim_map` (the whole image as context) averaged over the hole pixels.
 
     Args:
         y_pred: prediction ``(N, C, H, W)`` or ``(N, H, W)`` in [0, 1].
@@ -488,7 +487,10 @@ class MaskedSSIMMetric(_MaskedRegressionMetric):
     """
 
     def __init__(
-        self, data_range: float = 1.0, reduction: MetricReduction | str = MetricReduction.MEAN, get_not_nans: bool = False
+        self,
+        data_range: float = 1.0,
+        reduction: MetricReduction | str = MetricReduction.MEAN,
+        get_not_nans: bool = False,
     ) -> None:
         super().__init__(reduction=reduction, get_not_nans=get_not_nans)
         self.data_range = data_range
