@@ -199,3 +199,24 @@ def test_brats_mode_agrees_with_inpainting_package() -> None:
         brats_metrics(cases[0][0], cases[0][1], torch.zeros_like(cases[0][2]))
     with pytest.raises(ValueError, match="no intensity range"):
         brats_metrics(cases[0][0], cases[0][1], cases[0][2], normalization=torch.ones_like(cases[0][1]))
+
+
+def test_handlers_from_bundle_config() -> None:
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser(
+        {
+            "val_ssim": {"_target_": "rfr_inpaint.metrics.MaskedSSIMHandler"},
+            "val_psnr": {
+                "_target_": "rfr_inpaint.metrics.MaskedPSNRHandler",
+                "output_transform": "$monai.handlers.from_engine(['pred', 'label', 'hole'])",
+            },
+        }
+    )
+    pred, truth, hole = (torch.from_numpy(a) for a in _pair(seed=5, n=2))
+    engine = Engine(lambda e, b: {"pred": pred, "label": truth, "hole": hole})  # batched (not decollated) output
+    parser.get_parsed_content("val_ssim").attach(engine, "ssim")
+    parser.get_parsed_content("val_psnr").attach(engine, "psnr")
+    engine.run([0], max_epochs=1)
+    assert engine.state.metrics["ssim"] == pytest.approx(masked_ssim(pred, truth, hole).mean().item(), rel=1e-5)
+    assert engine.state.metrics["psnr"] == pytest.approx(masked_psnr(pred, truth, hole).mean().item(), rel=1e-5)

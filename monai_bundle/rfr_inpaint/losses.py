@@ -7,7 +7,6 @@ masks are **1 = hole** (the reference's masks are 1 = valid).
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 
@@ -17,8 +16,6 @@ from torch import nn
 from rfr_inpaint.vgg import VGG16Features, default_vgg16_weights_path, find_vgg16_weights
 
 __all__ = ["RFRLoss", "gram_matrix", "LOSS_TERMS"]
-
-logger = logging.getLogger(__name__)
 
 #: names of the individual terms, in the order of the total.
 LOSS_TERMS = ("hole", "valid", "perceptual", "style", "tv")
@@ -109,7 +106,6 @@ class RFRLoss(nn.Module):
                     "Place torchvision's vgg16-397923af.pth there or set vgg_weights to enable them."
                 )
                 warnings.warn(message, stacklevel=2)
-                logger.warning(message)
                 weights["perceptual"] = weights["style"] = 0.0
             else:
                 self.vgg = VGG16Features(path)
