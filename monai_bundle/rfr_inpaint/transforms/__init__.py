@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
+from .dictionary import *  # noqa: F401,F403
 from .intensity import *  # noqa: F401,F403
+from .masks import *  # noqa: F401,F403
