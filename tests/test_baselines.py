@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from skimage.restoration import inpaint_biharmonic
 
 from rfr_inpaint.baselines import (
@@ -113,3 +115,21 @@ def test_bad_input_and_factory() -> None:
         make_baseline("mean", radius=3)
     float_holes = holes.astype(np.float32)
     assert np.array_equal(MeanFillInpainter()(images, float_holes), MeanFillInpainter()(images, holes))
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2**16), fraction=st.floats(0.0, 1.0), name=st.sampled_from(sorted(BASELINES)))
+def test_any_mask_keeps_known_pixels_and_stays_in_range(seed: int, fraction: float, name: str) -> None:
+    rng = np.random.default_rng(seed)
+    images = rng.random((2, 20, 24)).astype(np.float32)
+    holes = rng.random(images.shape) < fraction  # from empty to all-hole, scattered pixels
+    out = BASELINES[name]()(images, holes)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    assert np.array_equal(out[~holes], images[~holes])
+    for i in range(2):
+        known = images[i][~holes[i]]
+        if known.size:
+            assert known.min() <= out[i][holes[i]].min(initial=known.min())
+            assert out[i][holes[i]].max(initial=known.max()) <= known.max()
+        else:
+            assert np.all(out[i] == 0.5)

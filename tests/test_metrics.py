@@ -199,6 +199,8 @@ def test_brats_mode_agrees_with_inpainting_package() -> None:
         brats_metrics(cases[0][0], cases[0][1], torch.zeros_like(cases[0][2]))
     with pytest.raises(ValueError, match="no intensity range"):
         brats_metrics(cases[0][0], cases[0][1], cases[0][2], normalization=torch.ones_like(cases[0][1]))
+    with pytest.raises(ValueError, match="larger than 5 pixels"):
+        brats_metrics(torch.rand(1, 1, 4, 9), torch.rand(1, 1, 4, 9), torch.ones(1, 1, 4, 9))
 
 
 def test_handlers_from_bundle_config() -> None:

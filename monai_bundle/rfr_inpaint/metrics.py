@@ -353,6 +353,10 @@ def brats_metrics(
         )
     if not 2 <= p.ndim <= 4:
         raise ValueError(f"expected a (H, W), (C, H, W) or (B, C, H, W) sample, got shape {tuple(p.shape)}")
+    if min(p.shape[-2:]) <= _SSIM_RADIUS:
+        raise ValueError(
+            f"images must be larger than {_SSIM_RADIUS} pixels along the last two axes, got {tuple(p.shape)}"
+        )
     if not bool(h.any()):
         raise ValueError("the hole mask is empty: BraTS metrics are only defined over hole voxels")
     norm = t * (~h) if normalization is None else torch.as_tensor(normalization).detach().float().cpu()
