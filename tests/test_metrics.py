@@ -49,6 +49,9 @@ def test_constant_images_hand_computed() -> None:
     pred[0][hole[0] > 0] = 0.6  # error 0.1 in the hole of image 0; image 1 is exact
     pred[:, :, 15, 15] = 1.0  # error outside the hole (and beyond the SSIM window) must not count
     np.testing.assert_allclose(masked_mae(pred, truth, hole).numpy(), [0.1, 0.0], atol=1e-6)
+    outside_nan = pred.clone()
+    outside_nan[:, :, 15, 14] = float("nan")  # garbage far outside the hole does not reach hole metrics
+    np.testing.assert_allclose(masked_mae(outside_nan, truth, hole).numpy(), [0.1, 0.0], atol=1e-6)
     np.testing.assert_allclose(masked_rmse(pred, truth, hole).numpy(), [0.1, 0.0], atol=1e-6)
     psnr = masked_psnr(pred, truth, hole).numpy()
     assert psnr[0] == pytest.approx(20.0, abs=1e-4)  # MSE 0.01 -> 10 log10(1 / 0.01)

@@ -97,7 +97,7 @@ def _prepare(
 
 def _masked_mean(values: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` over hole pixels per image; NaN where the hole is empty."""
-    num = (values * hole).flatten(1).sum(1)
+    num = torch.where(hole > 0, values, torch.zeros_like(values)).flatten(1).sum(1)  # NaN outside never leaks
     den = hole.flatten(1).sum(1)
     out = num / den.clamp(min=1)
     return torch.where(den > 0, out, torch.full_like(out, float("nan")))
