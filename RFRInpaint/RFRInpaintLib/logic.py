@@ -136,6 +136,7 @@ def holeFromSegment(volumeNode: Any, segmentationNode: Any, segmentId: str) -> n
     if not segmentId or segmentation.GetSegment(segmentId) is None:
         raise ValueError(f"segmentation '{segmentationNode.GetName()}' has no segment {segmentId!r}")
     scene = volumeNode.GetScene()
+    existingIds = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__RFRInpaint_temp__")
     labelmap.SetHideFromEditors(True)
     try:
@@ -149,6 +150,11 @@ def holeFromSegment(volumeNode: Any, segmentationNode: Any, segmentId: str) -> n
     finally:
         displayNode = labelmap.GetDisplayNode()
         if displayNode is not None:
+            colorNode = displayNode.GetColorNode()
+            # the export makes a colour table for this labelmap only; shared tables (e.g. in a scene loaded with
+            # colour nodes) are referenced elsewhere and kept
+            if colorNode is not None and colorNode.GetID() not in existingIds:
+                scene.RemoveNode(colorNode)
             scene.RemoveNode(displayNode)
         scene.RemoveNode(labelmap)
     expected = tuple(reversed(volumeNode.GetImageData().GetDimensions()))

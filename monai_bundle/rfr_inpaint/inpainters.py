@@ -19,13 +19,9 @@ import numpy as np
 
 __all__ = ["METHODS", "CLASSICAL_METHODS", "get_inpainter", "resolve_model_path"]
 
-#: classical method name -> class name in :mod:`rfr_inpaint.baselines`
-CLASSICAL_METHODS: dict[str, str] = {
-    "biharmonic": "BiharmonicInpainter",
-    "telea": "TeleaInpainter",
-    "ns": "NavierStokesInpainter",
-    "mean": "MeanFillInpainter",
-}
+#: classical methods (the keys of :data:`rfr_inpaint.baselines.BASELINES`, listed here so that the command-line parser
+#: does not import OpenCV / scikit-image)
+CLASSICAL_METHODS: tuple[str, ...] = ("biharmonic", "telea", "ns", "mean")
 #: every method name accepted by :func:`get_inpainter`
 METHODS: tuple[str, ...] = ("rfr", *CLASSICAL_METHODS)
 
@@ -89,6 +85,6 @@ def get_inpainter(
         return RFRInpainter(network, device=device, **options)
     if model_path is not None:
         raise ValueError(f"method {name!r} needs no model; drop the model file or choose method 'rfr'")
-    from rfr_inpaint import baselines
+    from rfr_inpaint.baselines import make_baseline
 
-    return getattr(baselines, CLASSICAL_METHODS[name])(**options)
+    return make_baseline(name, **options)
