@@ -3,3 +3,4 @@
 from __future__ import annotations
 
 from .synthetic import *  # noqa: F401,F403
+from .datasets import *  # noqa: F401,F403

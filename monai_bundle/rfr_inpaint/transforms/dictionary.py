@@ -102,6 +102,8 @@ class RandHoleMaskd(_HoleMaskd):
         allow_missing_keys: do not raise if a key is missing.
         mask_path_key: for ``kind="external"``: data key holding the mask file of each item (e.g. a datalist's
             ``"mask"`` entry); when absent from an item, the generator's own files are used.
+        skip_existing: keep a hole mask already present under the hole key (e.g. read from the item's mask file)
+            instead of drawing a new one.
         params: options of the generator.
 
     Examples::
@@ -118,12 +120,21 @@ class RandHoleMaskd(_HoleMaskd):
         kind_probs: Sequence[float] | None = None,
         allow_missing_keys: bool = False,
         mask_path_key: str | None = None,
+        skip_existing: bool = False,
         **params: Any,
     ):
         super().__init__(keys, HoleMaskGenerator(kind, kind_params, kind_probs, **params), hole_key, allow_missing_keys)
         self.mask_path_key = mask_path_key
+        self.skip_existing = skip_existing
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        if self.skip_existing and all(h in data for h in self.hole_keys):
+            return dict(data)
+        return super().__call__(data)
 
     def _mask(self, d: dict[Hashable, Any], key: Hashable) -> NdarrayOrTensor:
+        if self.skip_existing and d.get(self.hole_keys[self.keys.index(key)]) is not None:
+            return d[self.hole_keys[self.keys.index(key)]]
         gen = self.generator
         if self.mask_path_key is not None and self.mask_path_key in d:
             external = [g for g in gen.generators if isinstance(g, LoadExternalMask)]  # type: ignore[union-attr]

@@ -33,6 +33,8 @@ from monai.transforms import RandomizableTransform
 from monai.utils import TransformBackends, convert_to_dst_type
 from scipy import ndimage
 
+from rfr_inpaint.image_io import read_image
+
 __all__ = [
     "MASK_KINDS",
     "MaskGenerator",
@@ -441,9 +443,9 @@ class RandMetalLikeRegions(MaskGenerator):
 
 
 def read_mask_file(path: str | os.PathLike, slice_index: int | None = None) -> np.ndarray:
-    """Read a mask file (PNG / JPEG / NIfTI / NRRD / MHA / DICOM) with SimpleITK as a 2D float array ``(H, W)``.
+    """Read a mask file (PNG / JPEG / NIfTI / NRRD / MHA / DICOM) as a 2D float array ``(H, W)``.
 
-    Multi-channel 2D images (RGB PNG) are averaged over channels; singleton dimensions are dropped.
+    Reading goes through :func:`rfr_inpaint.image_io.read_image` (SimpleITK); singleton dimensions are dropped.
 
     Args:
         path: the file.
@@ -454,21 +456,11 @@ def read_mask_file(path: str | os.PathLike, slice_index: int | None = None) -> n
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file cannot be read, or is 3D without ``slice_index``, or is empty.
+        ValueError: the file cannot be read (``ImageIOError``), or is 3D without ``slice_index``, or is empty.
     """
-    import SimpleITK as sitk
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: mask file not found")
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as err:
-        raise ValueError(f"{path}: cannot read the mask file ({str(err).strip().splitlines()[-1]})") from err
-    arr = sitk.GetArrayFromImage(image).astype(np.float32)
-    if image.GetNumberOfComponentsPerPixel() > 1:
-        arr = arr.mean(axis=-1)
+    arr = read_image(path).array.astype(np.float32)
     arr = np.squeeze(arr)
+    path = Path(path)
     if arr.ndim == 3:
         if slice_index is None:
             raise ValueError(f"{path}: the mask is 3D {arr.shape}; give slice_index to take one slice")
