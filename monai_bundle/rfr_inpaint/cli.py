@@ -129,9 +129,6 @@ def run(args: argparse.Namespace) -> int:
         CLIError: any failure, with its exit code.
     """
     from rfr_inpaint.image_io import FORMATS_2D, ImageIOError, image_format, read_image, read_mask, write_image
-    from rfr_inpaint.inpainters import get_inpainter
-    from rfr_inpaint.safe_io import CheckpointError
-    from rfr_inpaint.volume import InpaintingCancelled, inpaint_volume, metal_mask
 
     # ---- where to write: decided and checked before any work
     if args.in_place:
@@ -160,7 +157,11 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("usage", "--method rfr needs --model FILE (an RFR-Net checkpoint or bundle folder); "
                        "or choose a classical --method (biharmonic, telea, ns, mean)")
 
-    # ---- inputs
+    # ---- inputs (PyTorch and MONAI are imported only once the arguments are known to be usable)
+    from rfr_inpaint.inpainters import get_inpainter
+    from rfr_inpaint.safe_io import CheckpointError
+    from rfr_inpaint.volume import InpaintingCancelled, inpaint_volume, metal_mask
+
     try:
         image = read_image(args.image)
     except (FileNotFoundError, ImageIOError) as e:

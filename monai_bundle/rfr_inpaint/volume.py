@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from scipy import ndimage
 
 from rfr_inpaint.image_io import cast_to_dtype
-from rfr_inpaint.transforms.intensity import CTWindow, IntensityMapping, intensity_forward, intensity_inverse
+
+if TYPE_CHECKING:
+    from rfr_inpaint.transforms.intensity import IntensityMapping
 
 __all__ = [
     "Inpainter",
@@ -193,6 +195,8 @@ def inpaint_volume(
     used_hole = dilate_mm(hole, margin_mm, spacing)
     if not used_hole.any():
         return volume.copy(), used_hole
+    # imported here so that mask-only uses of this module (and the command's argument checks) need no PyTorch / MONAI
+    from rfr_inpaint.transforms.intensity import CTWindow, IntensityMapping, intensity_forward, intensity_inverse
 
     two_d = volume.ndim == 2
     axis = 0 if two_d else axis % 3

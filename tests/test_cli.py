@@ -1,0 +1,195 @@
+"""The ``rfr-inpaint`` command on PNG, NIfTI and DICOM inputs: results, safety rules and exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from rfr_inpaint.cli import EXIT_CODES, main
+from rfr_inpaint.data.synthetic import insert_metal, synthetic_ct_slice, synthetic_ct_volume
+from rfr_inpaint.image_io import read_image, write_dicom_series
+from rfr_inpaint.volume import dilate_mm
+
+SPACING_KJI = (3.0, 1.5, 1.5)
+DIRECTION = (0.0, -1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+
+
+@pytest.fixture(scope="module")
+def ct():
+    """(metal-free truth, int16 volume with metal, metal mask), 8 x 48 x 48."""
+    truth, spacing = synthetic_ct_volume((8, 48, 48), seed=3, spacing=SPACING_KJI)
+    with_metal, metal = insert_metal(truth, seed=4, n_objects=2, slices=[3, 4], spacing=spacing)
+    return np.rint(truth).astype(np.int16), np.rint(with_metal).astype(np.int16), metal
+
+
+def _write_nifti(array: np.ndarray, path, spacing=SPACING_KJI) -> None:
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(tuple(reversed(spacing)))
+    image.SetOrigin((12.0, -30.0, 7.5))
+    image.SetDirection(DIRECTION)
+    sitk.WriteImage(image, str(path))
+
+
+def _mae(a, b) -> float:
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean())
+
+
+def test_png_with_mask(tmp_path, capsys):
+    truth = synthetic_ct_slice(64, seed=5)
+    with_metal, metal = insert_metal(truth, seed=6, n_objects=1, spacing=(1.0, 1.0))
+    to_uint8 = lambda hu: np.clip((hu + 1024) / 4095 * 255, 0, 255).round().astype(np.uint8)  # noqa: E731
+    image, clean = to_uint8(with_metal), to_uint8(truth)
+    sitk.WriteImage(sitk.GetImageFromArray(image), str(tmp_path / "xray.png"))
+    sitk.WriteImage(sitk.GetImageFromArray(metal.astype(np.uint8) * 255), str(tmp_path / "mask.png"))
+    code = main(["--image", str(tmp_path / "xray.png"), "--mask", str(tmp_path / "mask.png"),
+                 "--output", str(tmp_path / "out.png"), "--method", "biharmonic"])
+    assert code == 0
+    out = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out.png")))
+    assert out.dtype == np.uint8 and out.shape == image.shape
+    used = dilate_mm(metal, 1.0, (1.0, 1.0))
+    np.testing.assert_array_equal(out[~used], image[~used])
+    assert _mae(out[used], clean[used]) < 0.3 * _mae(image[used], clean[used])
+    err = capsys.readouterr().err
+    assert "slice" in err and "wrote" in err  # progress bar over slices, final message
+
+
+def test_nifti_with_mask_keeps_geometry_and_dtype(tmp_path, ct):
+    truth, with_metal, metal = ct
+    _write_nifti(with_metal, tmp_path / "ct.nii.gz")
+    _write_nifti(metal.astype(np.uint8) * 3, tmp_path / "metal.nii.gz")  # any nonzero label is hole
+    code = main(["--image", str(tmp_path / "ct.nii.gz"), "--mask", str(tmp_path / "metal.nii.gz"), "--output",
+                 str(tmp_path / "out.nii.gz"), "--method", "telea", "--margin-mm", "2", "--quiet"])
+    assert code == 0
+    src, out = sitk.ReadImage(str(tmp_path / "ct.nii.gz")), sitk.ReadImage(str(tmp_path / "out.nii.gz"))
+    assert out.GetPixelID() == src.GetPixelID() == sitk.sitkInt16
+    assert out.GetSpacing() == src.GetSpacing() and out.GetOrigin() == src.GetOrigin()
+    np.testing.assert_allclose(out.GetDirection(), src.GetDirection(), atol=1e-7)
+    result = sitk.GetArrayFromImage(out)
+    used = dilate_mm(metal, 2.0, SPACING_KJI)
+    np.testing.assert_array_equal(result[~used], with_metal[~used])
+    assert _mae(result[used], truth[used]) < 0.3 * _mae(with_metal[used], truth[used])
+
+
+def test_dicom_series_with_metal_threshold(tmp_path, ct):
+    truth, with_metal, metal = ct
+    write_dicom_series(with_metal, tmp_path / "series", spacing=SPACING_KJI, origin=(0.0, 0.0, -20.0))
+    code = main(["--image", str(tmp_path / "series"), "--metal-threshold", "--output", str(tmp_path / "out"),
+                 "--method", "mean", "--quiet"])
+    assert code == 0
+    src, out = read_image(tmp_path / "series"), read_image(tmp_path / "out")
+    assert out.array.dtype == src.array.dtype and out.spacing == pytest.approx(src.spacing)
+    assert out.origin == pytest.approx(src.origin)
+    used = dilate_mm(with_metal >= 2500, 1.0, SPACING_KJI)
+    np.testing.assert_array_equal(out.array[~used], with_metal[~used])
+    assert out.array[used].max() < 2500
+    first_in, first_out = pydicom.dcmread(src.dicom_files[0]), pydicom.dcmread(out.dicom_files[0])
+    assert first_out.SeriesInstanceUID != first_in.SeriesInstanceUID
+    assert first_out.StudyInstanceUID == first_in.StudyInstanceUID
+
+
+def test_rfr_with_a_model_file(tmp_path, ct):
+    torch = pytest.importorskip("torch")
+    from rfr_inpaint.networks import RFRNet
+
+    _, with_metal, metal = ct
+    _write_nifti(with_metal, tmp_path / "ct.nrrd")
+    _write_nifti(metal.astype(np.uint8), tmp_path / "metal.nrrd")
+    torch.manual_seed(0)
+    torch.save({"network": RFRNet(in_channels=1, num_recurrences=2).state_dict()}, tmp_path / "model.pt")
+    code = main(["--image", str(tmp_path / "ct.nrrd"), "--mask", str(tmp_path / "metal.nrrd"), "--output",
+                 str(tmp_path / "out.nrrd"), "--method", "rfr", "--model", str(tmp_path / "model.pt"), "--device",
+                 "cpu", "--batch-size", "1", "--quiet"])
+    assert code == 0
+    result = read_image(tmp_path / "out.nrrd").array
+    used = dilate_mm(metal, 1.0, SPACING_KJI)
+    np.testing.assert_array_equal(result[~used], with_metal[~used])
+    assert not np.array_equal(result[used], with_metal[used])
+
+
+def test_never_overwrites_without_permission(tmp_path, ct):
+    _, with_metal, metal = ct
+    _write_nifti(with_metal, tmp_path / "ct.nii.gz")
+    _write_nifti(metal.astype(np.uint8), tmp_path / "metal.nii.gz")
+    original = (tmp_path / "ct.nii.gz").read_bytes()
+    base = ["--image", str(tmp_path / "ct.nii.gz"), "--mask", str(tmp_path / "metal.nii.gz"), "--method", "mean",
+            "--quiet"]
+
+    assert main([*base, "--output", str(tmp_path / "ct.nii.gz")]) == EXIT_CODES["output"]
+    assert main([*base, "--output", str(tmp_path / "." / "ct.nii.gz"), "--overwrite"]) == EXIT_CODES["output"]
+    assert (tmp_path / "ct.nii.gz").read_bytes() == original
+
+    (tmp_path / "out.nii.gz").write_bytes(b"previous result")
+    assert main([*base, "--output", str(tmp_path / "out.nii.gz")]) == EXIT_CODES["output"]
+    assert (tmp_path / "out.nii.gz").read_bytes() == b"previous result"
+    assert main([*base, "--output", str(tmp_path / "out.nii.gz"), "--overwrite"]) == 0
+    assert read_image(tmp_path / "out.nii.gz").array[metal].max() < 2500
+
+    assert main([*base, "--in-place"]) == 0
+    inpainted = read_image(tmp_path / "ct.nii.gz").array
+    assert inpainted[metal].max() < 2500 and inpainted.dtype == np.int16
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.nii.gz", "metal.nii.gz", "out.nii.gz"]  # no temp left
+
+
+def test_failures_have_distinct_exit_codes_and_one_line_messages(tmp_path, ct, capsys):
+    _, with_metal, metal = ct
+    _write_nifti(with_metal, tmp_path / "ct.nii.gz")
+    _write_nifti(metal.astype(np.uint8), tmp_path / "metal.nii.gz")
+    _write_nifti(metal.astype(np.uint8), tmp_path / "other_grid.nii.gz", spacing=(2.0, 1.5, 1.5))
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    ok_io = ["--image", str(tmp_path / "ct.nii.gz"), "--mask", str(tmp_path / "metal.nii.gz")]
+    cases = [
+        (["--image", str(tmp_path / "missing.nii.gz"), "--metal-threshold", "--output", str(tmp_path / "o.nii.gz"),
+          "--method", "mean"], "input", "missing.nii.gz: image not found"),
+        (["--image", str(tmp_path / "ct.nii.gz"), "--mask", str(tmp_path / "other_grid.nii.gz"), "--output",
+          str(tmp_path / "o.nii.gz"), "--method", "mean"], "mask", "other_grid.nii.gz: mask grid does not match"),
+        ([*ok_io, "--output", str(tmp_path / "o.png"), "--method", "mean"], "output", "o.png: a 3D image"),
+        ([*ok_io, "--output", str(tmp_path / "o.xyz"), "--method", "mean"], "output", "unsupported image format"),
+        ([*ok_io, "--output", str(tmp_path / "o.nii.gz"), "--model", str(tmp_path / "none.pt")], "model",
+         "none.pt: model file not found"),
+        ([*ok_io, "--output", str(tmp_path / "o.nii.gz"), "--model", str(tmp_path / "broken.pt")], "model",
+         "broken.pt: "),
+        ([*ok_io, "--output", str(tmp_path / "o.nii.gz")], "usage", "--method rfr needs --model"),
+        ([*ok_io, "--output", str(tmp_path / "o.nii.gz"), "--method", "mean", "--model", str(tmp_path / "broken.pt")],
+         "usage", "--model is only used by --method rfr"),
+        ([*ok_io, "--method", "mean"], "usage", "--output is required"),
+    ]
+    for argv, kind, message in cases:
+        assert main([*argv, "--quiet"]) == EXIT_CODES[kind], (argv, kind)
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("rfr-inpaint: error: ") and message in err and "\n" not in err, err
+    assert not (tmp_path / "o.nii.gz").exists()
+    assert len(set(EXIT_CODES.values())) == len(EXIT_CODES)
+
+    with pytest.raises(SystemExit) as info:  # argparse: --mask and --metal-threshold exclude each other
+        main([*ok_io, "--metal-threshold", "2000", "--output", str(tmp_path / "o.nii.gz")])
+    assert info.value.code == EXIT_CODES["usage"]
+
+
+def test_empty_mask_writes_a_copy_with_a_warning(tmp_path, ct, capsys):
+    _, with_metal, _ = ct
+    _write_nifti(with_metal, tmp_path / "ct.nii.gz")
+    assert main(["--image", str(tmp_path / "ct.nii.gz"), "--metal-threshold", "9000", "--output",
+                 str(tmp_path / "out.nii.gz"), "--method", "mean", "--quiet"]) == 0
+    assert "empty mask" in capsys.readouterr().err
+    np.testing.assert_array_equal(read_image(tmp_path / "out.nii.gz").array, with_metal)
+
+
+def test_console_script_runs_as_a_process(tmp_path):
+    image = np.full((24, 24), 100, np.uint8)
+    image[10:14, 10:14] = 255
+    sitk.WriteImage(sitk.GetImageFromArray(image), str(tmp_path / "in.png"))
+    done = subprocess.run([sys.executable, "-m", "rfr_inpaint.cli", "--image", str(tmp_path / "in.png"),
+                           "--metal-threshold", "200", "--output", str(tmp_path / "out.png"), "--method", "ns"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out.png")))
+    assert out.max() < 200 and out[0, 0] == 100
+    again = subprocess.run([sys.executable, "-m", "rfr_inpaint.cli", "--image", str(tmp_path / "in.png"),
+                            "--metal-threshold", "200", "--output", str(tmp_path / "out.png"), "--method", "ns"],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == EXIT_CODES["output"] and "output exists" in again.stderr
