@@ -342,3 +342,17 @@ def test_ui_parameters_cmake_and_icon_are_consistent():
     for key in ("project(RFRInpaint)", "EXTENSION_DEPENDS", "find_package(Slicer REQUIRED)", "add_subdirectory(RFRInpaint)",
                 "Slicer_EXTENSION_GENERATE_CONFIG", "Slicer_EXTENSION_CPACK"):
         assert key in root_cmake
+
+
+def test_user_guide_figure_script(tmp_path):
+    pytest.importorskip("matplotlib")
+    sys.path.insert(0, str(MODULE_DIR / "Testing"))
+    try:
+        from make_figure import main as make_figure_main
+    finally:
+        sys.path.remove(str(MODULE_DIR / "Testing"))
+    assert make_figure_main([str(tmp_path / "figure.png")]) == 0
+    from PIL import Image
+
+    width, height = Image.open(tmp_path / "figure.png").size
+    assert width > 3 * height > 0  # four panels side by side
