@@ -111,6 +111,41 @@ def test_rfr_with_a_model_file(tmp_path, ct):
     assert not np.array_equal(result[used], with_metal[used])
 
 
+def test_bundle_folder_model_uses_the_recorded_intensity_mapping(tmp_path, ct):
+    torch = pytest.importorskip("torch")
+    from rfr_inpaint.inpainters import intensity_for_model
+    from rfr_inpaint.networks import RFRNet
+    from rfr_inpaint.transforms.intensity import CTWindow, PercentileScale
+
+    _, with_metal, metal = ct
+    bundle = tmp_path / "bundle"
+    (bundle / "models").mkdir(parents=True)
+    (bundle / "configs").mkdir()
+    torch.manual_seed(1)
+    torch.save(RFRNet(in_channels=1, num_recurrences=1).state_dict(), bundle / "models" / "model.pt")
+    (bundle / "configs" / "inference.json").write_text('{"intensity_mode": "$@train#mode"}')  # an expression: skipped
+    (bundle / "configs" / "train.json").write_text('{"intensity_mode": "ct", "ct_window": [-300, 500]}')
+    mapping = intensity_for_model(bundle)
+    assert isinstance(mapping, CTWindow) and (mapping.a_min, mapping.a_max) == (-300.0, 500.0)
+    assert isinstance(intensity_for_model(bundle / "models" / "model.pt"), CTWindow)
+    assert intensity_for_model(None) is None and intensity_for_model(tmp_path / "loose.pt") is None
+
+    _write_nifti(with_metal, tmp_path / "ct.nii.gz")
+    _write_nifti(metal.astype(np.uint8), tmp_path / "metal.nii.gz")
+    assert main(["--image", str(tmp_path / "ct.nii.gz"), "--mask", str(tmp_path / "metal.nii.gz"), "--output",
+                 str(tmp_path / "out.nii.gz"), "--model", str(bundle), "--device", "cpu", "--quiet"]) == 0
+    result = read_image(tmp_path / "out.nii.gz").array
+    used = dilate_mm(metal, 1.0, SPACING_KJI)
+    assert -300 <= result[used].min() and result[used].max() <= 500  # mapped back through the bundle's window
+    np.testing.assert_array_equal(result[~used], with_metal[~used])
+
+    (bundle / "configs" / "train.json").write_text('{"intensity_mode": "percentile"}')
+    assert isinstance(intensity_for_model(bundle), PercentileScale)
+    (bundle / "configs" / "train.json").write_text('{"intensity_mode": "ct", "ct_window": "wide"}')
+    with pytest.raises(ValueError, match=r"train\.json: ct_window must be a list"):
+        intensity_for_model(bundle)
+
+
 def test_never_overwrites_without_permission(tmp_path, ct):
     _, with_metal, metal = ct
     _write_nifti(with_metal, tmp_path / "ct.nii.gz")

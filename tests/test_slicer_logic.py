@@ -253,6 +253,8 @@ def test_rfr_model_file_and_bundle_folder(ct, tmp_path):
     bundle = tmp_path / "bundle"
     (bundle / "models").mkdir(parents=True)
     torch.save(RFRNet(in_channels=1, num_recurrences=2).state_dict(), bundle / "models" / "model.pt")
+    (bundle / "configs").mkdir()  # the bundle records the HU window its model was trained with
+    (bundle / "configs" / "inference.json").write_text('{"intensity_mode": "ct", "ct_window": [-200, 400]}')
     factory = CountingFactory()
     for model in (bundle / "models" / "model.pt", bundle):
         result = RFRInpaintProcessor(factory).process(volume, segmentationNode=segmentation, segmentId=segment_id,
@@ -262,7 +264,8 @@ def test_rfr_model_file_and_bundle_folder(ct, tmp_path):
         assert out.dtype == np.int16 and _geometry(result.outputVolume) == _geometry(volume)
         np.testing.assert_array_equal(out[~result.usedMask], with_metal[~result.usedMask])
         assert not np.array_equal(out[result.usedMask], with_metal[result.usedMask])
-        assert -1024 <= out.min() and out.max() <= 3071  # the CT window maps back inside HU range
+        # the network's [0, 1] output goes back through the bundle's window, not the default -1024 .. 3071 HU
+        assert -200 <= out[result.usedMask].min() and out[result.usedMask].max() <= 400
     assert factory.slices == 2 * len(METAL_SLICES)
 
 

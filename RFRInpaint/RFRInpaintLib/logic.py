@@ -202,7 +202,7 @@ class RFRInpaintProcessor:
         device: str = "auto",
         inPlace: bool = False,
         outputVolume: Any = None,
-        intensity: str = "ct",
+        intensity: str = "auto",
         window: tuple[float, float] = (-1024.0, 3071.0),
         batchSize: int = 8,
         progress: Callable[[int, int], Any] | None = None,
@@ -223,7 +223,8 @@ class RFRInpaintProcessor:
             inPlace: replace the input's voxels (the original is kept in a hidden node) instead of a new volume.
             outputVolume: existing volume to receive the result (new-volume mode); None creates
                 ``"<input name> inpainted"``.
-            intensity: ``ct`` (HU window ``window``) or ``percentile`` (0.5-99.5 percentiles, for MR).
+            intensity: ``auto`` (the mapping recorded by the MONAI bundle of an RFR model, else ``ct``), ``ct`` (HU
+                window ``window``) or ``percentile`` (0.5-99.5 percentiles, for MR).
             window: HU window mapped to [0, 1] in ``ct`` mode.
             batchSize: slices per inpainter call.
             progress: ``progress(done_slices, total_slices)``.
@@ -239,6 +240,7 @@ class RFRInpaintProcessor:
         import slicer
 
         ensure_rfr_inpaint_importable()
+        from rfr_inpaint.inpainters import intensity_for_model
         from rfr_inpaint.transforms.intensity import CTWindow, PercentileScale
         from rfr_inpaint.volume import inpaint_volume, slices_with_hole
 
@@ -253,7 +255,11 @@ class RFRInpaintProcessor:
             hole = holeFromSegment(inputVolume, segmentationNode, segmentId or "")
         else:
             hole = holeFromThreshold(inputVolume, metalThresholdHU)
-        mapping = CTWindow(*window) if intensity == "ct" else PercentileScale()
+        if intensity not in ("auto", "ct", "percentile"):
+            raise ValueError(f"unknown intensity mapping {intensity!r}; choose auto, ct or percentile")
+        mapping = intensity_for_model(modelPath) if intensity == "auto" and method == "rfr" else None
+        if mapping is None:
+            mapping = PercentileScale() if intensity == "percentile" else CTWindow(*window)
         original = np.array(slicer.util.arrayFromVolume(inputVolume))  # a copy: the input stays untouched until the end
         options = {"batch_size": batchSize} if method == "rfr" else {}
         inpainter = self._factory()(method, model_path=modelPath if method == "rfr" else None, device=device, **options)

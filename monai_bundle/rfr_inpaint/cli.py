@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--margin-mm", type=float, default=1.0, help="dilate the mask by this many mm (default 1)")
     parser.add_argument("--intensity", default="auto", choices=("auto", "ct", "range", "percentile"),
                         help="mapping to [0, 1]: ct = HU window (--window), range = the pixel type's range, percentile "
-                        "= 0.5-99.5 percentiles; auto = range for 8/16-bit PNG / JPEG / BMP / TIFF, ct otherwise")
+                        "= 0.5-99.5 percentiles; auto = the mapping recorded by a bundle given as --model, else range "
+                        "for 8/16-bit PNG / JPEG / BMP / TIFF and ct otherwise")
     parser.add_argument("--window", type=float, nargs=2, metavar=("MIN", "MAX"), default=(-1024.0, 3071.0),
                         help="HU window of --intensity ct (default -1024 3071)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N (method rfr)")
@@ -94,8 +95,14 @@ def _intensity(args: argparse.Namespace, image: Any) -> Any:
     from rfr_inpaint.image_io import FORMATS_2D
     from rfr_inpaint.transforms.intensity import CTWindow, PercentileScale, mapping_from_window
 
+    from rfr_inpaint.inpainters import intensity_for_model
+
     mode = args.intensity
     dtype = image.array.dtype
+    if mode == "auto" and args.method == "rfr":
+        recorded = intensity_for_model(args.model)  # the mapping the bundle's model was trained with
+        if recorded is not None:
+            return recorded
     if mode == "auto":
         mode = "range" if image.format in FORMATS_2D.values() and dtype in (np.uint8, np.uint16) else "ct"
     if mode == "ct":
@@ -184,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = {"batch_size": args.batch_size} if args.method == "rfr" else {}
         inpainter = get_inpainter(args.method, model_path=args.model, device=args.device, **options) if hole.any() else None
+        intensity = _intensity(args, image)
     except (FileNotFoundError, CheckpointError, ValueError, KeyError, RuntimeError) as e:
         raise CLIError("model", _one_line(e)) from e
 
@@ -206,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             spacing = image.spacing_numpy
             result, _ = inpaint_volume(image.array, hole, inpainter, axis=args.axis, spacing=spacing,
-                                       margin_mm=args.margin_mm, intensity=_intensity(args, image),
+                                       margin_mm=args.margin_mm, intensity=intensity,
                                        batch_size=args.batch_size, progress=progress)
         except InpaintingCancelled as e:
             raise CLIError("interrupted", _one_line(e)) from e
