@@ -63,21 +63,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HU",
         nargs="?",
         const=DEFAULT_METAL_THRESHOLD_HU,
-        help=f"inpaint voxels >= HU instead of a mask (default when given without value: {DEFAULT_METAL_THRESHOLD_HU:g})",
+        help=f"inpaint voxels >= HU instead of a mask (without a value: {DEFAULT_METAL_THRESHOLD_HU:g})",
     )
     parser.add_argument("--output", type=Path, help="output file or DICOM folder (format from the name)")
     parser.add_argument("--method", default="rfr", choices=METHODS, help="inpainting method (default: rfr)")
     parser.add_argument("--model", type=Path, help="RFR-Net checkpoint or MONAI bundle folder (method rfr)")
-    parser.add_argument("--axis", type=int, default=0, choices=(0, 1, 2),
-                        help="slicing axis in NumPy order (z, y, x) of the volume: 0 = axial (default), 1 = coronal, "
-                        "2 = sagittal for axial acquisitions; ignored for 2D images")
+    parser.add_argument(
+        "--axis",
+        type=int,
+        default=0,
+        choices=(0, 1, 2),
+        help="slicing axis in NumPy order (z, y, x) of the volume: 0 = axial (default), 1 = coronal, "
+        "2 = sagittal for axial acquisitions; ignored for 2D images",
+    )
     parser.add_argument("--margin-mm", type=float, default=1.0, help="dilate the mask by this many mm (default 1)")
-    parser.add_argument("--intensity", default="auto", choices=("auto", "ct", "range", "percentile"),
-                        help="mapping to [0, 1]: ct = HU window (--window), range = the pixel type's range, percentile "
-                        "= 0.5-99.5 percentiles; auto = the mapping recorded by a bundle given as --model, else range "
-                        "for 8/16-bit PNG / JPEG / BMP / TIFF and ct otherwise")
-    parser.add_argument("--window", type=float, nargs=2, metavar=("MIN", "MAX"), default=(-1024.0, 3071.0),
-                        help="HU window of --intensity ct (default -1024 3071)")
+    parser.add_argument(
+        "--intensity",
+        default="auto",
+        choices=("auto", "ct", "range", "percentile"),
+        help="mapping to [0, 1]: ct = HU window (--window), range = the pixel type's range, percentile "
+        "= 0.5-99.5 percentiles; auto = the mapping recorded by a bundle given as --model, else range "
+        "for 8/16-bit PNG / JPEG / BMP / TIFF and ct otherwise",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=(-1024.0, 3071.0),
+        help="HU window of --intensity ct (default -1024 3071)",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N (method rfr)")
     parser.add_argument("--batch-size", type=int, default=8, help="slices per inpainter call (default 8)")
     parser.add_argument("--in-place", action="store_true", help="write the result over the input image")
@@ -161,8 +176,11 @@ def run(args: argparse.Namespace) -> int:
     if args.method != "rfr" and args.model is not None:
         raise CLIError("usage", f"--model is only used by --method rfr, not {args.method}")
     if args.method == "rfr" and args.model is None:
-        raise CLIError("usage", "--method rfr needs --model FILE (an RFR-Net checkpoint or bundle folder); "
-                       "or choose a classical --method (biharmonic, telea, ns, mean)")
+        raise CLIError(
+            "usage",
+            "--method rfr needs --model FILE (an RFR-Net checkpoint or bundle folder); "
+            "or choose a classical --method (biharmonic, telea, ns, mean)",
+        )
 
     # ---- inputs (PyTorch and MONAI are imported only once the arguments are known to be usable)
     from rfr_inpaint.inpainters import get_inpainter
@@ -174,8 +192,11 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ImageIOError) as e:
         raise CLIError("input", _one_line(e)) from e
     if out_format in FORMATS_2D.values() and image.ndim != 2:
-        raise CLIError("output", f"{output}: a {image.ndim}D image cannot be written as {out_format.upper()}; use "
-                       ".nii.gz, .nrrd or a DICOM folder")
+        raise CLIError(
+            "output",
+            f"{output}: a {image.ndim}D image cannot be written as {out_format.upper()}; use "
+            ".nii.gz, .nrrd or a DICOM folder",
+        )
     if args.mask is not None:
         try:
             hole = read_mask(args.mask, image)
@@ -190,7 +211,9 @@ def run(args: argparse.Namespace) -> int:
     # ---- method
     try:
         options = {"batch_size": args.batch_size} if args.method == "rfr" else {}
-        inpainter = get_inpainter(args.method, model_path=args.model, device=args.device, **options) if hole.any() else None
+        inpainter = (
+            get_inpainter(args.method, model_path=args.model, device=args.device, **options) if hole.any() else None
+        )
         intensity = _intensity(args, image)
     except (FileNotFoundError, CheckpointError, ValueError, KeyError, RuntimeError) as e:
         raise CLIError("model", _one_line(e)) from e
@@ -213,9 +236,17 @@ def run(args: argparse.Namespace) -> int:
     if inpainter is not None:
         try:
             spacing = image.spacing_numpy
-            result, _ = inpaint_volume(image.array, hole, inpainter, axis=args.axis, spacing=spacing,
-                                       margin_mm=args.margin_mm, intensity=intensity,
-                                       batch_size=args.batch_size, progress=progress)
+            result, _ = inpaint_volume(
+                image.array,
+                hole,
+                inpainter,
+                axis=args.axis,
+                spacing=spacing,
+                margin_mm=args.margin_mm,
+                intensity=intensity,
+                batch_size=args.batch_size,
+                progress=progress,
+            )
         except InpaintingCancelled as e:
             raise CLIError("interrupted", _one_line(e)) from e
         except (ValueError, RuntimeError, TypeError) as e:

@@ -84,10 +84,10 @@ class PrepareInpaintingBatch(PrepareBatch):
                 raise KeyError(f"batch has no {key!r} entry (keys: {sorted(map(str, batchdata))})")
         image = torch.as_tensor(batchdata[self.image_key])
         hole = torch.as_tensor(batchdata[self.hole_key])
-        if image.dim() != 4 or hole.dim() != 4:
+        if image.dim() not in (4, 5) or hole.dim() != image.dim():
             raise ValueError(
-                f"expected (N, C, H, W) {self.image_key!r} and {self.hole_key!r}, got {list(image.shape)} and "
-                f"{list(hole.shape)}"
+                f"expected (N, C, H, W) (or (N, C, D, H, W) volumes) {self.image_key!r} and {self.hole_key!r}, got "
+                f"{list(image.shape)} and {list(hole.shape)}"
             )
         if image.shape[0] != hole.shape[0] or image.shape[2:] != hole.shape[2:]:
             raise ValueError(f"image {list(image.shape)} and hole {list(hole.shape)} do not match")

@@ -162,8 +162,10 @@ def image_format(path: str | os.PathLike) -> str:
     if not Path(name).suffix:
         return "dicom"
     supported = ", ".join(sorted({*FORMATS_2D, *FORMATS_3D}))
-    raise ImageIOError(f"{path}: unsupported image format {Path(name).suffix!r} (supported: {supported}, or a folder "
-                       "holding one DICOM series)")
+    raise ImageIOError(
+        f"{path}: unsupported image format {Path(name).suffix!r} (supported: {supported}, or a folder "
+        "holding one DICOM series)"
+    )
 
 
 def cast_to_dtype(array: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
@@ -215,13 +217,17 @@ def read_image(path: str | os.PathLike) -> MedicalImage:
     else:
         image = _read_file(path)
     if image.GetDimension() > 3:
-        raise ImageIOError(f"{path}: {image.GetDimension()}D image (size {image.GetSize()}); a scalar 2D or 3D image is "
-                           "expected (split time series / multi-volume files first)")
+        raise ImageIOError(
+            f"{path}: {image.GetDimension()}D image (size {image.GetSize()}); a scalar 2D or 3D image is "
+            "expected (split time series / multi-volume files first)"
+        )
     array = sitk.GetArrayFromImage(image)
     num_components = image.GetNumberOfComponentsPerPixel()
     if num_components > 1 and fmt not in FORMATS_2D.values():
-        raise ImageIOError(f"{path}: multi-component image ({num_components} components per voxel, e.g. a vector, "
-                           "colour or 4D series); a scalar image is expected")
+        raise ImageIOError(
+            f"{path}: multi-component image ({num_components} components per voxel, e.g. a vector, "
+            "colour or 4D series); a scalar image is expected"
+        )
     if num_components > 1:
         array = _single_channel(array, path)
     if array.ndim == 3 and image.GetDimension() == 3 and array.shape[0] == 1 and fmt in FORMATS_2D.values():
@@ -248,8 +254,9 @@ def _single_channel(array: np.ndarray, path: Path) -> np.ndarray:
             raise ImageIOError(f"{path}: image has a non-constant alpha channel; a scalar (grey) image is expected")
         colour = array[..., : channels - 1]
     if not all(np.array_equal(colour[..., 0], colour[..., c]) for c in range(1, colour.shape[-1])):
-        raise ImageIOError(f"{path}: multi-component image ({channels} channels that differ); a scalar (grey) image is "
-                           "expected")
+        raise ImageIOError(
+            f"{path}: multi-component image ({channels} channels that differ); a scalar (grey) image is expected"
+        )
     return np.ascontiguousarray(colour[..., 0])
 
 
@@ -262,7 +269,9 @@ def _read_file(path: Path) -> sitk.Image:
         import itk
 
         itk_image = itk.imread(str(path))
-        image = sitk.GetImageFromArray(itk.array_from_image(itk_image), isVector=itk_image.GetNumberOfComponentsPerPixel() > 1)
+        image = sitk.GetImageFromArray(
+            itk.array_from_image(itk_image), isVector=itk_image.GetNumberOfComponentsPerPixel() > 1
+        )
         image.SetSpacing(tuple(float(s) for s in itk_image.GetSpacing()))
         image.SetOrigin(tuple(float(o) for o in itk_image.GetOrigin()))
         image.SetDirection(tuple(float(d) for d in np.asarray(itk_image.GetDirection()).ravel()))
@@ -278,8 +287,10 @@ def _read_dicom_series(folder: Path) -> tuple[sitk.Image, tuple[Path, ...]]:
     if not series_ids:
         raise ImageIOError(f"{folder}: folder holds no DICOM series")
     if len(series_ids) > 1:
-        raise ImageIOError(f"{folder}: folder holds {len(series_ids)} DICOM series ({', '.join(series_ids)}); give a "
-                           "folder with exactly one series")
+        raise ImageIOError(
+            f"{folder}: folder holds {len(series_ids)} DICOM series ({', '.join(series_ids)}); give a "
+            "folder with exactly one series"
+        )
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0])
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
@@ -307,8 +318,13 @@ def read_mask(path: str | os.PathLike, reference: MedicalImage) -> np.ndarray:
     """
     mask = read_image(path)
     if mask.ndim == reference.ndim + 1 and mask.array.shape[0] == 1:  # a 2D mask saved as a one-slice volume
-        mask = replace(mask, array=mask.array[0], spacing=mask.spacing[:-1], origin=mask.origin[:-1],
-                       direction=tuple(np.asarray(mask.direction).reshape(3, 3)[:2, :2].ravel()))
+        mask = replace(
+            mask,
+            array=mask.array[0],
+            spacing=mask.spacing[:-1],
+            origin=mask.origin[:-1],
+            direction=tuple(np.asarray(mask.direction).reshape(3, 3)[:2, :2].ravel()),
+        )
     problems = reference.grid_mismatches(mask)
     if problems and reference.format in FORMATS_2D.values() and mask.format in FORMATS_2D.values():
         problems = [p for p in problems if p.startswith("shape")]  # 2D photo formats carry no real geometry
@@ -346,19 +362,30 @@ def write_image(
     """
     path = Path(path)
     if array.shape != reference.array.shape:
-        raise ImageIOError(f"{path}: array of shape {array.shape} does not match the grid of {reference.path} "
-                           f"{reference.array.shape}")
+        raise ImageIOError(
+            f"{path}: array of shape {array.shape} does not match the grid of {reference.path} {reference.array.shape}"
+        )
     values = cast_to_dtype(array, reference.array.dtype)
     fmt = image_format(path)
     if fmt == "dicom":
         spacing, origin, direction = reference.geometry_3d()
-        return write_dicom_series(values, path, spacing, origin, direction,
-                                  template_files=reference.dicom_files if reference.format == "dicom" else (),
-                                  overwrite=overwrite, series_description=series_description)
+        return write_dicom_series(
+            values,
+            path,
+            spacing,
+            origin,
+            direction,
+            template_files=reference.dicom_files if reference.format == "dicom" else (),
+            overwrite=overwrite,
+            series_description=series_description,
+        )
     if fmt in FORMATS_2D.values() and values.ndim != 2:
-        raise ImageIOError(f"{path}: a {values.ndim}D image cannot be written as {fmt.upper()}; use .nii.gz, .nrrd or a "
-                           "DICOM folder")
-    if fmt in FORMATS_2D.values() and not (values.dtype == np.uint8 or (fmt in ("png", "tiff") and values.dtype == np.uint16)):
+        raise ImageIOError(
+            f"{path}: a {values.ndim}D image cannot be written as {fmt.upper()}; use .nii.gz, .nrrd or a DICOM folder"
+        )
+    if fmt in FORMATS_2D.values() and not (
+        values.dtype == np.uint8 or (fmt in ("png", "tiff") and values.dtype == np.uint16)
+    ):
         raise ImageIOError(f"{path}: {fmt.upper()} cannot hold {values.dtype} pixels; use .nii.gz or .nrrd")
     image = reference.to_sitk(values)
     if reference.num_components > 1 and fmt in FORMATS_2D.values():
@@ -446,7 +473,7 @@ def write_dicom_series(
     with _atomic_folder(path, overwrite) as tmp:
         if template_files:
             datasets = []
-            for k, file in enumerate(template_files):
+            for file in template_files:
                 try:
                     datasets.append(pydicom.dcmread(str(file)))
                 except Exception as e:  # noqa: BLE001 - pydicom raises many types for damaged files
@@ -504,8 +531,9 @@ def _set_pixels(ds, values: np.ndarray, path: Path) -> None:
     ds["PixelData"].is_undefined_length = False
 
 
-def _new_datasets(volume: np.ndarray, spacing: Sequence[float], origin: Sequence[float], direction: Sequence[float],
-                  modality: str) -> list:
+def _new_datasets(
+    volume: np.ndarray, spacing: Sequence[float], origin: Sequence[float], direction: Sequence[float], modality: str
+) -> list:
     """Minimal CT Image Storage datasets (one per slice) for ``volume`` on the given grid."""
     import datetime
 
@@ -522,8 +550,10 @@ def _new_datasets(volume: np.ndarray, spacing: Sequence[float], origin: Sequence
         bits, signed = 16, True
     axes = np.asarray(direction, dtype=np.float64).reshape(3, 3)
     if np.linalg.det(axes) < 0:
-        raise ImageIOError("a left-handed direction matrix cannot be stored in DICOM (the slice normal is the cross "
-                           "product of the row and column directions); reorient the image first")
+        raise ImageIOError(
+            "a left-handed direction matrix cannot be stored in DICOM (the slice normal is the cross "
+            "product of the row and column directions); reorient the image first"
+        )
     now = datetime.datetime.now()
     study_uid, frame_uid = generate_uid(), generate_uid()
     datasets = []

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["METHODS", "CLASSICAL_METHODS", "BUNDLE_CONFIGS", "get_inpainter", "resolve_model_path", "intensity_for_model"]
+__all__ = [
+    "METHODS",
+    "CLASSICAL_METHODS",
+    "BUNDLE_CONFIGS",
+    "get_inpainter",
+    "resolve_model_path",
+    "intensity_for_model",
+]
 
 #: bundle config files searched, in order, for the intensity mapping a model was trained with
 BUNDLE_CONFIGS: tuple[str, ...] = ("inference.json", "train.json")

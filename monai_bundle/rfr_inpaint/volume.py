@@ -57,7 +57,9 @@ def _spacing_for(shape: Sequence[int], spacing: Sequence[float] | float | None) 
         return (float(spacing),) * len(shape)  # type: ignore[arg-type]
     spacing = tuple(float(s) for s in spacing)  # type: ignore[union-attr]
     if len(spacing) != len(shape):
-        raise ValueError(f"spacing {spacing} has {len(spacing)} values for a {len(shape)}D array of shape {tuple(shape)}")
+        raise ValueError(
+            f"spacing {spacing} has {len(spacing)} values for a {len(shape)}D array of shape {tuple(shape)}"
+        )
     if not all(math.isfinite(s) and s > 0 for s in spacing):
         raise ValueError(f"spacing {spacing} must be positive and finite")
     return spacing
@@ -90,7 +92,7 @@ def dilate_mm(mask: np.ndarray, margin_mm: float, spacing: Sequence[float] | flo
     reach = [int(math.floor(margin_mm / s)) for s in spacing]
     coords = np.nonzero(mask)
     box = tuple(
-        slice(max(int(c.min()) - r, 0), min(int(c.max()) + r + 1, n)) for c, r, n in zip(coords, reach, mask.shape)
+        slice(max(int(c.min()) - r, 0), min(int(c.max()) + r + 1, n)) for c, r, n in zip(coords, reach, mask.shape, strict=True)
     )
     distance = ndimage.distance_transform_edt(~mask[box], sampling=spacing)
     out = np.zeros_like(mask)

@@ -9,19 +9,31 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from monai.config import KeysCollection
 from monai.data import Dataset
-from monai.transforms import Randomizable
+from monai.inferers import Inferer
+from monai.transforms import MapTransform, Randomizable
 
 from rfr_inpaint.data import SyntheticCTDataset
 from rfr_inpaint.data.datasets import DataError, InpaintingDataset, check_items, list_items, load_datalist
 from rfr_inpaint.engines import unwrap
+from rfr_inpaint.image_io import FORMATS_2D, FORMATS_3D, cast_to_dtype, read_image, read_mask, write_image
+from rfr_inpaint.inference import RFRInpainter
 from rfr_inpaint.networks.reference import convert_reference_state_dict, extract_state_dict
 from rfr_inpaint.safe_io import CheckpointError, load_checkpoint
+from rfr_inpaint.transforms.intensity import (
+    IntensityMapping,
+    get_intensity_transform,
+    intensity_inverse,
+    mapping_from_window,
+)
+from rfr_inpaint.volume import inpaint_volume
 
 __all__ = [
     "SPLIT_SEED_OFFSETS",
@@ -29,6 +41,12 @@ __all__ = [
     "make_dataset",
     "FixedDataset",
     "load_pretrained",
+    "inference_items",
+    "intensity_transform",
+    "LoadInpaintingInputd",
+    "VolumeInpaintingInferer",
+    "output_path",
+    "SaveInpaintedd",
 ]
 
 logger = logging.getLogger(__name__)
@@ -180,3 +198,241 @@ def load_pretrained(
         raise CheckpointError(f"{path}: weights do not fit the configured network: {str(e).splitlines()[0]}") from e
     logger.info(f"loaded pretrained weights from {path}")
     return network
+
+
+# ----------------------------------------------------------------------------------------------------------- inference
+def inference_items(
+    dataset_dir: str | os.PathLike | None = None,
+    datalist: str | os.PathLike | None = None,
+    mask_suffix: str = "_mask",
+    datalist_key: str = "test",
+) -> list[dict[str, str]]:
+    """The (image, hole mask) pairs to inpaint.
+
+    * ``datalist``: the ``datalist_key`` list of a JSON datalist; every entry needs ``image`` and ``mask``.
+    * ``dataset_dir``: every image file of the folder (not recursive) whose mask lies beside it as
+      ``<name><mask_suffix><extension>`` (``ct.nii.gz`` + ``ct_mask.nii.gz``, ``cxr.png`` + ``cxr_mask.png``), and
+      every DICOM series folder ``<name>`` with a mask file ``<name><mask_suffix>.<ext>``.
+
+    Args:
+        dataset_dir: the input folder.
+        datalist: JSON datalist (wins over ``dataset_dir``).
+        mask_suffix: suffix of the mask file names.
+        datalist_key: list read from the datalist.
+
+    Returns:
+        items ``{"image": path, "mask": path}``.
+
+    Raises:
+        ValueError: no source, an entry without mask, an image without mask, or nothing to inpaint.
+        FileNotFoundError: the folder does not exist.
+    """
+    if datalist:
+        items = [dict(i) for i in load_datalist(datalist, key=datalist_key)]
+        for i, item in enumerate(items):
+            if "mask" not in item:
+                raise ValueError(f"{datalist}: entry {i} of {datalist_key!r} ({item['image']}) has no 'mask'")
+        return items
+    if not dataset_dir:
+        raise ValueError("inference needs a dataset_dir (images with <name>_mask files beside them) or a datalist")
+    root = Path(dataset_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: input folder not found")
+    known = (*FORMATS_2D, *FORMATS_3D)
+    entries = sorted(root.iterdir())
+    items, unmatched = [], []
+    for path in entries:
+        name = path.name
+        suffix = next((s for s in sorted(known, key=len, reverse=True) if name.lower().endswith(s)), None)
+        stem = name[: len(name) - len(suffix)] if suffix else name
+        if stem.endswith(mask_suffix) or (suffix is None and not path.is_dir()):
+            continue
+        candidates = [root / f"{stem}{mask_suffix}{suffix}"] if suffix else []
+        candidates += [root / f"{stem}{mask_suffix}{s}" for s in known if suffix is None or s != suffix]
+        mask = next((c for c in candidates if c.exists()), None)
+        if mask is None:
+            unmatched.append(name)
+            continue
+        items.append({"image": str(path), "mask": str(mask)})
+    if not items:
+        raise ValueError(
+            f"{root}: no image with a mask beside it (expected e.g. 'ct.nii.gz' + 'ct{mask_suffix}.nii.gz'); "
+            f"unmatched: {unmatched[:5]}"
+        )
+    if unmatched:
+        logger.warning(f"{root}: no '{mask_suffix}' mask for {unmatched}; these are not inpainted")
+    return items
+
+
+def intensity_transform(
+    mode: str = "ct", window: Sequence[float] = (-1024.0, 3071.0), percentiles: Sequence[float] = (0.5, 99.5)
+) -> IntensityMapping:
+    """The invertible intensity mapping of inference (must match the one the model was trained with).
+
+    Args:
+        mode: ``ct`` (HU window) or ``percentile``.
+        window: CT window in HU.
+        percentiles: lower and upper percentiles.
+
+    Returns:
+        the mapping transform.
+
+    Raises:
+        ValueError: unknown mode.
+    """
+    if str(mode).lower() == "ct":
+        return get_intensity_transform("ct", a_min=float(window[0]), a_max=float(window[1]))
+    if str(mode).lower() == "percentile":
+        return get_intensity_transform("percentile", lower=float(percentiles[0]), upper=float(percentiles[1]))
+    raise ValueError(f"intensity mode must be 'ct' or 'percentile', got {mode!r}")
+
+
+class LoadInpaintingInputd(MapTransform):
+    """Read an image and its hole mask (:mod:`rfr_inpaint.image_io`) and map the image to [0, 1].
+
+    Produces ``image`` ``(1, H, W)`` or ``(1, D, H, W)`` float32 in [0, 1] (NumPy axis order, as read), ``hole`` of
+    the same shape (1 = hole), and keeps the source path in ``<key>_path`` for :class:`SaveInpaintedd`.
+
+    Args:
+        keys: the image key (one).
+        intensity: the invertible mapping (shared with :class:`SaveInpaintedd`).
+        mask_key: key of the mask file path.
+        hole_key: output key of the hole.
+        allow_missing_keys: MONAI option.
+
+    Raises:
+        ImageIOError / FileNotFoundError: unreadable files or a mask that does not match the image's grid (named).
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = "image",
+        intensity: IntensityMapping | None = None,
+        mask_key: str = "mask",
+        hole_key: str = "hole",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.intensity = intensity if intensity is not None else intensity_transform()
+        self.mask_key = mask_key
+        self.hole_key = hole_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            image = read_image(d[key])
+            if self.mask_key not in d:
+                raise KeyError(f"{image.path}: no {self.mask_key!r} entry holding its hole mask")
+            hole = read_mask(d[self.mask_key], image)
+            values = np.asarray(self.intensity(image.array.astype(np.float64)), dtype=np.float32)
+            d[f"{key}_path"] = str(image.path)
+            d[key] = torch.from_numpy(np.ascontiguousarray(values))[None]
+            d[self.hole_key] = torch.from_numpy(hole.astype(np.float32))[None]
+        return d
+
+
+class VolumeInpaintingInferer(Inferer):
+    """Run a 2D inpainting network on a batch of 2D images ``(N, 1, H, W)`` or 3D volumes ``(N, 1, D, H, W)``.
+
+    Volumes are processed slice by slice along ``axis`` (0 = ``D``), only the slices that hold a hole, in batches,
+    through :func:`rfr_inpaint.volume.inpaint_volume` and :class:`rfr_inpaint.inference.RFRInpainter` (padding to a
+    multiple of 16, clipping, compositing). The result is composited: every pixel outside the hole is the input's.
+
+    Args:
+        axis: slicing axis of volumes (in ``D, H, W`` order).
+        batch_size: slices per forward pass.
+    """
+
+    def __init__(self, axis: int = 0, batch_size: int = 8) -> None:
+        super().__init__()
+        self.axis = axis
+        self.batch_size = batch_size
+
+    def __call__(self, inputs: torch.Tensor, network: Callable, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """Inpaint ``inputs`` where ``args[0]`` (or ``kwargs["hole"]``) is 1.
+
+        Raises:
+            ValueError: no hole given, or shapes that are not (N, 1, H, W) / (N, 1, D, H, W).
+        """
+        hole = args[0] if args else kwargs.get("hole")
+        if hole is None:
+            raise ValueError("VolumeInpaintingInferer needs the hole mask: inferer(inputs, network, hole)")
+        if inputs.dim() not in (4, 5) or inputs.shape[1] != 1 or hole.shape[0] != inputs.shape[0]:
+            raise ValueError(f"expected (N, 1, [D,] H, W) inputs and holes, got {list(inputs.shape)} / {list(hole.shape)}")
+        inpainter = RFRInpainter(network, device=inputs.device, batch_size=self.batch_size)
+        identity = mapping_from_window(0.0, 1.0, clip=True)
+        out = []
+        for n in range(inputs.shape[0]):
+            volume = inputs[n, 0].detach().float().cpu().numpy()
+            holes = hole[n, 0].detach().cpu().numpy() > 0.5
+            result, _ = inpaint_volume(volume, holes, inpainter, axis=self.axis, margin_mm=0.0, intensity=identity,
+                                       batch_size=self.batch_size)
+            out.append(torch.from_numpy(np.asarray(result, dtype=np.float32))[None])
+        return torch.stack(out).to(inputs.device)
+
+
+def output_path(source: str | os.PathLike, output_dir: str | os.PathLike, postfix: str = "_inpainted") -> Path:
+    """Where the result of ``source`` goes: ``output_dir/<name><postfix><same extension>`` (a DICOM series folder
+    gives a folder ``<name><postfix>``)."""
+    source = Path(source)
+    name = source.name
+    suffix = next((s for s in sorted((*FORMATS_2D, *FORMATS_3D), key=len, reverse=True) if name.lower().endswith(s)), "")
+    if source.is_dir():
+        suffix = ""
+    stem = name[: len(name) - len(suffix)] if suffix else name
+    return Path(output_dir) / f"{stem}{postfix}{name[len(name) - len(suffix):] if suffix else ''}"
+
+
+class SaveInpaintedd(MapTransform):
+    """Write the inpainted image in the input's format, grid, units and dtype (:func:`rfr_inpaint.image_io.write_image`).
+
+    The [0, 1] result is mapped back with the same intensity mapping as the input and composited in the original
+    units, so every pixel outside the hole is bit-identical to the input file's.
+
+    Args:
+        keys: key of the result (``pred``), ``(1, H, W)`` or ``(1, D, H, W)`` in [0, 1].
+        output_dir: output folder.
+        intensity: the mapping used by :class:`LoadInpaintingInputd`.
+        path_key: key of the source path (``image_path``).
+        hole_key: key of the hole mask.
+        output_postfix: added to the file name.
+        overwrite: replace existing outputs.
+        allow_missing_keys: MONAI option.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = "pred",
+        output_dir: str | os.PathLike = "./eval",
+        intensity: IntensityMapping | None = None,
+        path_key: str = "image_path",
+        hole_key: str = "hole",
+        output_postfix: str = "_inpainted",
+        overwrite: bool = True,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.output_dir = Path(output_dir)
+        self.intensity = intensity if intensity is not None else intensity_transform()
+        self.path_key = path_key
+        self.hole_key = hole_key
+        self.output_postfix = output_postfix
+        self.overwrite = overwrite
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            reference = read_image(d[self.path_key])
+            result01 = np.asarray(torch.as_tensor(d[key]).detach().cpu().numpy(), dtype=np.float64)[0]
+            hole = np.asarray(torch.as_tensor(d[self.hole_key]).detach().cpu().numpy())[0] > 0.5
+            if result01.shape != reference.array.shape:
+                raise ValueError(f"{reference.path}: result of shape {result01.shape} does not match the image "
+                                 f"{reference.array.shape}")
+            self.intensity(reference.array.astype(np.float64))  # the same mapping as at loading
+            values = intensity_inverse(result01, self.intensity.get_mapping(), dtype=np.float64)
+            result = np.where(hole, cast_to_dtype(np.asarray(values), reference.array.dtype), reference.array)
+            path = output_path(reference.path, self.output_dir, self.output_postfix)
+            write_image(reference, result, path, overwrite=self.overwrite)
+            d[f"{key}_path"] = str(path)
+            logger.info(f"wrote {path}")
+        return d

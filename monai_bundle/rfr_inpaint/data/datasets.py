@@ -10,7 +10,8 @@ Chain (:func:`build_transforms`), every step a MONAI dictionary transform:
    volume along ``axis`` among the slices that are not almost all air, check it (NaN, tiny, mask shape), record the
    source file, slice index and DICOM PhotometricInterpretation;
 2. intensity to [0, 1], invertible and recorded under ``"image_intensity_mapping"``: CT window (HU, default
-   -1024 .. 3071) or percentiles (radiographs / MR, default 0.5 .. 99.5); MONOCHROME1 radiographs inverted;
+   -1024 .. 3071) or percentiles (radiographs / MR, default 0.5 .. 99.5); MONOCHROME1 radiographs shown with bone
+   bright (SimpleITK inverts their pixel data on reading; raw MONOCHROME1 arrays are inverted here);
 3. resize (longest side to ``size``, aspect kept) and zero-pad to ``size x size`` (default 256);
 4. random flips (left-right by default);
 5. hole mask: from the item's mask file if it has one, else from a generator chosen by ``mask`` options
@@ -251,8 +252,11 @@ class LoadImageSliced(Randomizable, MapTransform):
     For a 3D volume a slice is drawn among those along ``axis`` (NumPy order: 0 = the slowest axis, axial for CT
     volumes in ``(z, y, x)``) whose body fraction (pixels above ``air_threshold``) is at least
     ``min_body_fraction``. A ``mask_key`` entry, if present, is read the same way (same slice) into ``hole_key``;
-    it must have the image's shape. Also writes ``"<key>_path"``, ``"<key>_slice"`` (-1 for 2D) and
-    ``"<key>_photometric"`` (DICOM PhotometricInterpretation or ``""``).
+    it must have the image's shape. Also writes ``"<key>_path"``, ``"<key>_slice"`` (-1 for 2D), ``"<key>_dtype"``,
+    ``"<key>_photometric_file"`` (the file's DICOM PhotometricInterpretation or ``""``) and ``"<key>_photometric"``
+    (the array's: SimpleITK's GDCM reader already inverts MONOCHROME1 pixel data, so such files read as
+    MONOCHROME2 and :class:`~rfr_inpaint.transforms.intensity.InvertMonochrome1d` leaves them alone; arrays from
+    readers that keep raw MONOCHROME1 values are inverted by it).
 
     Args:
         keys: image key (one).
@@ -310,6 +314,8 @@ class LoadImageSliced(Randomizable, MapTransform):
             msg = str(err)
             raise DataError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from err
         array = image.array
+        if array.ndim == 3 and array.shape[0] == 1:  # a single-slice volume (one DICOM file): a 2D image
+            array = array[0]
         if array.dtype == np.bool_:
             array = array.astype(np.uint8)
         if not np.issubdtype(array.dtype, np.number):
@@ -367,7 +373,10 @@ class LoadImageSliced(Randomizable, MapTransform):
             d[key] = np.ascontiguousarray(img2d[None])  # original dtype: the intensity mapping records it
             d[f"{key}_path"] = path
             d[f"{key}_slice"] = index
-            d[f"{key}_photometric"] = photometric or ""
+            # SimpleITK's GDCM reader already converts MONOCHROME1 pixel data to MONOCHROME2 (inverted values), so the
+            # array's own interpretation is MONOCHROME2; the file's is kept for writing results back.
+            d[f"{key}_photometric_file"] = photometric or ""
+            d[f"{key}_photometric"] = "MONOCHROME2" if photometric == "MONOCHROME1" else (photometric or "")
             d[f"{key}_dtype"] = str(array.dtype)
             if self.mask_key is not None and d.get(self.mask_key):
                 mpath = str(d[self.mask_key])

@@ -12,6 +12,8 @@ of the inverse. Integer targets are rounded and clipped to the dtype's range, so
 lie inside the window survives the round trip bit-exactly.
 
 Array transforms: :class:`CTWindow`, :class:`PercentileScale`, :class:`InvertMonochrome1`.
+Every record has the same fields, so records of a batch collate (``DataLoader``) whatever transform made them.
+
 Dictionary transforms (mapping stored under ``"<key>_intensity_mapping"``): :class:`CTWindowd`,
 :class:`PercentileScaled`, :class:`InvertMonochrome1d`. Factory: :func:`get_intensity_transform`.
 """
@@ -339,8 +341,6 @@ class PercentileScale(IntensityMapping):
             clip=self.clip,
             dtype=_dtype_name(img),
             method="percentile",
-            lower=self.lower,
-            upper=self.upper,
         )
         return intensity_forward(img, self._mapping)
 

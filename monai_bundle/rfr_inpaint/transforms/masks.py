@@ -358,9 +358,9 @@ class RandFreeFormStrokes(MaskGenerator):
 class RandMetalLikeRegions(MaskGenerator):
     """Compact blobs (ellipses and unions of two or three ellipses) placed inside the body, as metal implants.
 
-    The body is the largest connected region brighter than ``body_threshold`` (holes filled); blob centres are
-    drawn from body pixels at least ``margin`` px inside its border plus the blob radius, and each blob is
-    clipped to the body, so no hole pixel lies in the air.
+    The body's tissue is the largest connected region brighter than ``body_threshold``; the body is that region with
+    its internal air (lungs, bowel gas) filled. Blob centres are drawn from tissue pixels at least ``margin`` px plus
+    the blob radius from any air, and each blob is clipped to the body, so no hole pixel lies in the air outside.
 
     Args:
         count: number of blobs (int or ``(lo, hi)``).
@@ -397,7 +397,11 @@ class RandMetalLikeRegions(MaskGenerator):
         self.on_empty = on_empty
 
     def body(self, img: NdarrayOrTensor) -> np.ndarray:
-        """Boolean ``(H, W)`` body mask of the (first channel of the) image."""
+        """Boolean ``(H, W)`` body mask of the (first channel of the) image (internal air such as lungs included)."""
+        return self._regions(img)[0]
+
+    def _regions(self, img: NdarrayOrTensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(body with internal air filled, tissue of the body)`` as boolean ``(H, W)`` masks."""
         arr = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
         arr = arr[0].astype(np.float32)
         if not np.isfinite(arr).all():
@@ -406,18 +410,20 @@ class RandMetalLikeRegions(MaskGenerator):
         thr = lo + 0.15 * (hi - lo) if self.body_threshold is None else float(self.body_threshold)
         fg = arr > thr
         if hi <= lo or not fg.any():
-            return np.zeros(arr.shape, dtype=bool)
+            return np.zeros(arr.shape, dtype=bool), np.zeros(arr.shape, dtype=bool)
         labels, n = ndimage.label(fg)
         sizes = ndimage.sum_labels(fg, labels, index=np.arange(1, n + 1))
-        return ndimage.binary_fill_holes(labels == 1 + int(np.argmax(sizes)))
+        tissue = labels == 1 + int(np.argmax(sizes))
+        return ndimage.binary_fill_holes(tissue), tissue
 
     def generate(self, img: NdarrayOrTensor, shape: tuple[int, int]) -> np.ndarray:
-        body = self.body(img)
+        body, tissue = self._regions(img)
         if not body.any():
             if self.on_empty == "error":
                 raise ValueError("RandMetalLikeRegions: no body found in the image (all pixels below body_threshold)")
-            body = np.ones(shape, dtype=bool)
-        dist = ndimage.distance_transform_edt(body)
+            body = tissue = np.ones(shape, dtype=bool)
+        # centres in tissue (implants sit in bone / soft tissue, not in the lungs), blobs clipped to the body
+        dist = ndimage.distance_transform_edt(tissue)
         mask = np.zeros(shape, dtype=bool)
         rows, cols = np.mgrid[: shape[0], : shape[1]]
         n = int(self.R.randint(self.count[0], self.count[1] + 1))
