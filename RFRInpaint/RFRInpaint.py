@@ -99,7 +99,8 @@ def _modelPath(node: RFRInpaintParameterNode) -> str | None:
 
 
 class RFRInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Panel: loads Resources/UI/RFRInpaint.ui, binds it to the parameter node, runs the logic with a progress dialog."""
+    """Panel: loads Resources/UI/RFRInpaint.ui, binds it to the parameter node, runs the logic with a progress
+    dialog."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -175,8 +176,9 @@ class RFRInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         node = self._parameterNode
         ready = bool(node and node.inputVolume and (node.method != "rfr" or _modelPath(node)))
         self.ui.applyButton.enabled = ready
-        self.ui.applyButton.toolTip = _("Inpaint the region") if ready else _(
-            "Select an input volume (and a model file for the RFR method)")
+        self.ui.applyButton.toolTip = (
+            _("Inpaint the region") if ready else _("Select an input volume (and a model file for the RFR method)")
+        )
         hasOriginal = bool(node and node.inputVolume and self.logic.processor.originalVolume(node.inputVolume))
         self.ui.restoreButton.enabled = hasOriginal
         self.ui.thresholdSpinBox.enabled = bool(node and not (node.segmentationNode and node.segmentId))
@@ -187,8 +189,9 @@ class RFRInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("Failed to inpaint the volume."), waitCursor=True):
             ensure_dependencies(confirm=lambda text: slicer.util.confirmOkCancelDisplay(text, _("RFR Inpaint")))
             node = self._parameterNode
-            dialog = slicer.util.createProgressDialog(labelText=_("Inpainting slices..."), maximum=100,
-                                                      windowTitle=_("RFR Inpaint"))
+            dialog = slicer.util.createProgressDialog(
+                labelText=_("Inpainting slices..."), maximum=100, windowTitle=_("RFR Inpaint")
+            )
             dialog.setCancelButtonText(_("Cancel"))
 
             def progress(done: int, total: int) -> None:
@@ -218,7 +221,8 @@ class RFRInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 node.outputVolume = result.outputVolume
             slicer.util.setSliceViewerLayers(background=result.outputVolume)
             self.ui.statusLabel.text = _("{n} slices inpainted in {s:.1f} s").format(
-                n=len(result.processedSlices), s=result.seconds)
+                n=len(result.processedSlices), s=result.seconds
+            )
             self._checkCanApply()
 
     def onRestoreButton(self) -> None:
@@ -291,8 +295,9 @@ class RFRInpaintTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Inpainting into a new volume")
         logic = RFRInpaintLogic()
         before = slicer.util.arrayFromVolume(volume).copy()
-        result = logic.process(volume, segmentationNode=segmentation, segmentId=segmentId, method="biharmonic",
-                               marginMm=2.0)
+        result = logic.process(
+            volume, segmentationNode=segmentation, segmentId=segmentId, method="biharmonic", marginMm=2.0
+        )
         after = slicer.util.arrayFromVolume(result.outputVolume)
         self.assertEqual(after.dtype, before.dtype)
         self.assertTrue(np.array_equal(after[~result.usedMask], before[~result.usedMask]))

@@ -46,8 +46,18 @@ def test_png_with_mask(tmp_path, capsys):
     image, clean = to_uint8(with_metal), to_uint8(truth)
     sitk.WriteImage(sitk.GetImageFromArray(image), str(tmp_path / "xray.png"))
     sitk.WriteImage(sitk.GetImageFromArray(metal.astype(np.uint8) * 255), str(tmp_path / "mask.png"))
-    code = main(["--image", str(tmp_path / "xray.png"), "--mask", str(tmp_path / "mask.png"),
-                 "--output", str(tmp_path / "out.png"), "--method", "biharmonic"])
+    code = main(
+        [
+            "--image",
+            str(tmp_path / "xray.png"),
+            "--mask",
+            str(tmp_path / "mask.png"),
+            "--output",
+            str(tmp_path / "out.png"),
+            "--method",
+            "biharmonic",
+        ]
+    )
     assert code == 0
     out = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out.png")))
     assert out.dtype == np.uint8 and out.shape == image.shape
@@ -62,8 +72,21 @@ def test_nifti_with_mask_keeps_geometry_and_dtype(tmp_path, ct):
     truth, with_metal, metal = ct
     _write_nifti(with_metal, tmp_path / "ct.nii.gz")
     _write_nifti(metal.astype(np.uint8) * 3, tmp_path / "metal.nii.gz")  # any nonzero label is hole
-    code = main(["--image", str(tmp_path / "ct.nii.gz"), "--mask", str(tmp_path / "metal.nii.gz"), "--output",
-                 str(tmp_path / "out.nii.gz"), "--method", "telea", "--margin-mm", "2", "--quiet"])
+    code = main(
+        [
+            "--image",
+            str(tmp_path / "ct.nii.gz"),
+            "--mask",
+            str(tmp_path / "metal.nii.gz"),
+            "--output",
+            str(tmp_path / "out.nii.gz"),
+            "--method",
+            "telea",
+            "--margin-mm",
+            "2",
+            "--quiet",
+        ]
+    )
     assert code == 0
     src, out = sitk.ReadImage(str(tmp_path / "ct.nii.gz")), sitk.ReadImage(str(tmp_path / "out.nii.gz"))
     assert out.GetPixelID() == src.GetPixelID() == sitk.sitkInt16
@@ -78,8 +101,18 @@ def test_nifti_with_mask_keeps_geometry_and_dtype(tmp_path, ct):
 def test_dicom_series_with_metal_threshold(tmp_path, ct):
     truth, with_metal, metal = ct
     write_dicom_series(with_metal, tmp_path / "series", spacing=SPACING_KJI, origin=(0.0, 0.0, -20.0))
-    code = main(["--image", str(tmp_path / "series"), "--metal-threshold", "--output", str(tmp_path / "out"),
-                 "--method", "mean", "--quiet"])
+    code = main(
+        [
+            "--image",
+            str(tmp_path / "series"),
+            "--metal-threshold",
+            "--output",
+            str(tmp_path / "out"),
+            "--method",
+            "mean",
+            "--quiet",
+        ]
+    )
     assert code == 0
     src, out = read_image(tmp_path / "series"), read_image(tmp_path / "out")
     assert out.array.dtype == src.array.dtype and out.spacing == pytest.approx(src.spacing)
@@ -101,9 +134,25 @@ def test_rfr_with_a_model_file(tmp_path, ct):
     _write_nifti(metal.astype(np.uint8), tmp_path / "metal.nrrd")
     torch.manual_seed(0)
     torch.save({"network": RFRNet(in_channels=1, num_recurrences=2).state_dict()}, tmp_path / "model.pt")
-    code = main(["--image", str(tmp_path / "ct.nrrd"), "--mask", str(tmp_path / "metal.nrrd"), "--output",
-                 str(tmp_path / "out.nrrd"), "--method", "rfr", "--model", str(tmp_path / "model.pt"), "--device",
-                 "cpu", "--batch-size", "1", "--quiet"])
+    code = main(
+        [
+            "--image",
+            str(tmp_path / "ct.nrrd"),
+            "--mask",
+            str(tmp_path / "metal.nrrd"),
+            "--output",
+            str(tmp_path / "out.nrrd"),
+            "--method",
+            "rfr",
+            "--model",
+            str(tmp_path / "model.pt"),
+            "--device",
+            "cpu",
+            "--batch-size",
+            "1",
+            "--quiet",
+        ]
+    )
     assert code == 0
     result = read_image(tmp_path / "out.nrrd").array
     used = dilate_mm(metal, 1.0, SPACING_KJI)
@@ -132,8 +181,24 @@ def test_bundle_folder_model_uses_the_recorded_intensity_mapping(tmp_path, ct):
 
     _write_nifti(with_metal, tmp_path / "ct.nii.gz")
     _write_nifti(metal.astype(np.uint8), tmp_path / "metal.nii.gz")
-    assert main(["--image", str(tmp_path / "ct.nii.gz"), "--mask", str(tmp_path / "metal.nii.gz"), "--output",
-                 str(tmp_path / "out.nii.gz"), "--model", str(bundle), "--device", "cpu", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "--image",
+                str(tmp_path / "ct.nii.gz"),
+                "--mask",
+                str(tmp_path / "metal.nii.gz"),
+                "--output",
+                str(tmp_path / "out.nii.gz"),
+                "--model",
+                str(bundle),
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     result = read_image(tmp_path / "out.nii.gz").array
     used = dilate_mm(metal, 1.0, SPACING_KJI)
     assert -300 <= result[used].min() and result[used].max() <= 500  # mapped back through the bundle's window
@@ -151,8 +216,15 @@ def test_never_overwrites_without_permission(tmp_path, ct):
     _write_nifti(with_metal, tmp_path / "ct.nii.gz")
     _write_nifti(metal.astype(np.uint8), tmp_path / "metal.nii.gz")
     original = (tmp_path / "ct.nii.gz").read_bytes()
-    base = ["--image", str(tmp_path / "ct.nii.gz"), "--mask", str(tmp_path / "metal.nii.gz"), "--method", "mean",
-            "--quiet"]
+    base = [
+        "--image",
+        str(tmp_path / "ct.nii.gz"),
+        "--mask",
+        str(tmp_path / "metal.nii.gz"),
+        "--method",
+        "mean",
+        "--quiet",
+    ]
 
     assert main([*base, "--output", str(tmp_path / "ct.nii.gz")]) == EXIT_CODES["output"]
     assert main([*base, "--output", str(tmp_path / "." / "ct.nii.gz"), "--overwrite"]) == EXIT_CODES["output"]
@@ -178,19 +250,59 @@ def test_failures_have_distinct_exit_codes_and_one_line_messages(tmp_path, ct, c
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     ok_io = ["--image", str(tmp_path / "ct.nii.gz"), "--mask", str(tmp_path / "metal.nii.gz")]
     cases = [
-        (["--image", str(tmp_path / "missing.nii.gz"), "--metal-threshold", "--output", str(tmp_path / "o.nii.gz"),
-          "--method", "mean"], "input", "missing.nii.gz: image not found"),
-        (["--image", str(tmp_path / "ct.nii.gz"), "--mask", str(tmp_path / "other_grid.nii.gz"), "--output",
-          str(tmp_path / "o.nii.gz"), "--method", "mean"], "mask", "other_grid.nii.gz: mask grid does not match"),
+        (
+            [
+                "--image",
+                str(tmp_path / "missing.nii.gz"),
+                "--metal-threshold",
+                "--output",
+                str(tmp_path / "o.nii.gz"),
+                "--method",
+                "mean",
+            ],
+            "input",
+            "missing.nii.gz: image not found",
+        ),
+        (
+            [
+                "--image",
+                str(tmp_path / "ct.nii.gz"),
+                "--mask",
+                str(tmp_path / "other_grid.nii.gz"),
+                "--output",
+                str(tmp_path / "o.nii.gz"),
+                "--method",
+                "mean",
+            ],
+            "mask",
+            "other_grid.nii.gz: mask grid does not match",
+        ),
         ([*ok_io, "--output", str(tmp_path / "o.png"), "--method", "mean"], "output", "o.png: a 3D image"),
         ([*ok_io, "--output", str(tmp_path / "o.xyz"), "--method", "mean"], "output", "unsupported image format"),
-        ([*ok_io, "--output", str(tmp_path / "o.nii.gz"), "--model", str(tmp_path / "none.pt")], "model",
-         "none.pt: model file not found"),
-        ([*ok_io, "--output", str(tmp_path / "o.nii.gz"), "--model", str(tmp_path / "broken.pt")], "model",
-         "broken.pt: "),
+        (
+            [*ok_io, "--output", str(tmp_path / "o.nii.gz"), "--model", str(tmp_path / "none.pt")],
+            "model",
+            "none.pt: model file not found",
+        ),
+        (
+            [*ok_io, "--output", str(tmp_path / "o.nii.gz"), "--model", str(tmp_path / "broken.pt")],
+            "model",
+            "broken.pt: ",
+        ),
         ([*ok_io, "--output", str(tmp_path / "o.nii.gz")], "usage", "--method rfr needs --model"),
-        ([*ok_io, "--output", str(tmp_path / "o.nii.gz"), "--method", "mean", "--model", str(tmp_path / "broken.pt")],
-         "usage", "--model is only used by --method rfr"),
+        (
+            [
+                *ok_io,
+                "--output",
+                str(tmp_path / "o.nii.gz"),
+                "--method",
+                "mean",
+                "--model",
+                str(tmp_path / "broken.pt"),
+            ],
+            "usage",
+            "--model is only used by --method rfr",
+        ),
         ([*ok_io, "--method", "mean"], "usage", "--output is required"),
     ]
     for argv, kind, message in cases:
@@ -208,8 +320,22 @@ def test_failures_have_distinct_exit_codes_and_one_line_messages(tmp_path, ct, c
 def test_empty_mask_writes_a_copy_with_a_warning(tmp_path, ct, capsys):
     _, with_metal, _ = ct
     _write_nifti(with_metal, tmp_path / "ct.nii.gz")
-    assert main(["--image", str(tmp_path / "ct.nii.gz"), "--metal-threshold", "9000", "--output",
-                 str(tmp_path / "out.nii.gz"), "--method", "mean", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "--image",
+                str(tmp_path / "ct.nii.gz"),
+                "--metal-threshold",
+                "9000",
+                "--output",
+                str(tmp_path / "out.nii.gz"),
+                "--method",
+                "mean",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "empty mask" in capsys.readouterr().err
     np.testing.assert_array_equal(read_image(tmp_path / "out.nii.gz").array, with_metal)
 
@@ -218,13 +344,43 @@ def test_console_script_runs_as_a_process(tmp_path):
     image = np.full((24, 24), 100, np.uint8)
     image[10:14, 10:14] = 255
     sitk.WriteImage(sitk.GetImageFromArray(image), str(tmp_path / "in.png"))
-    done = subprocess.run([sys.executable, "-m", "rfr_inpaint.cli", "--image", str(tmp_path / "in.png"),
-                           "--metal-threshold", "200", "--output", str(tmp_path / "out.png"), "--method", "ns"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rfr_inpaint.cli",
+            "--image",
+            str(tmp_path / "in.png"),
+            "--metal-threshold",
+            "200",
+            "--output",
+            str(tmp_path / "out.png"),
+            "--method",
+            "ns",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     out = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out.png")))
     assert out.max() < 200 and out[0, 0] == 100
-    again = subprocess.run([sys.executable, "-m", "rfr_inpaint.cli", "--image", str(tmp_path / "in.png"),
-                            "--metal-threshold", "200", "--output", str(tmp_path / "out.png"), "--method", "ns"],
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rfr_inpaint.cli",
+            "--image",
+            str(tmp_path / "in.png"),
+            "--metal-threshold",
+            "200",
+            "--output",
+            str(tmp_path / "out.png"),
+            "--method",
+            "ns",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == EXIT_CODES["output"] and "output exists" in again.stderr

@@ -95,8 +95,11 @@ def _segmentation_of(scene, volume, mask: np.ndarray, name: str = "metal") -> tu
 def _geometry(node) -> tuple:
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
-    return (tuple(round(matrix.GetElement(r, c), 9) for r in range(4) for c in range(4)),
-            node.GetImageData().GetDimensions(), node.GetImageData().GetScalarType())
+    return (
+        tuple(round(matrix.GetElement(r, c), 9) for r in range(4) for c in range(4)),
+        node.GetImageData().GetDimensions(),
+        node.GetImageData().GetScalarType(),
+    )
 
 
 def _data_nodes(scene) -> list[str]:
@@ -126,9 +129,15 @@ def test_new_volume_from_segment(ct):
     segmentation, segment_id = _segmentation_of(scene, volume, metal)
     factory = CountingFactory()
     progress = []
-    result = RFRInpaintProcessor(factory).process(volume, segmentationNode=segmentation, segmentId=segment_id,
-                                                  marginMm=2.0, method="biharmonic", batchSize=2,
-                                                  progress=lambda done, total: progress.append((done, total)))
+    result = RFRInpaintProcessor(factory).process(
+        volume,
+        segmentationNode=segmentation,
+        segmentId=segment_id,
+        marginMm=2.0,
+        method="biharmonic",
+        batchSize=2,
+        progress=lambda done, total: progress.append((done, total)),
+    )
     output = result.outputVolume
     assert output is not volume and output.GetName() == "CT inpainted" and result.originalVolume is None
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(volume), with_metal)  # input untouched
@@ -154,8 +163,9 @@ def test_in_place_keeps_a_recoverable_original(ct):
     segmentation, segment_id = _segmentation_of(scene, volume, metal)
     geometry = _geometry(volume)
     processor = RFRInpaintProcessor()
-    result = processor.process(volume, segmentationNode=segmentation, segmentId=segment_id, method="telea",
-                               inPlace=True)
+    result = processor.process(
+        volume, segmentationNode=segmentation, segmentId=segment_id, method="telea", inPlace=True
+    )
     assert result.outputVolume is volume
     backup = result.originalVolume
     assert backup is processor.originalVolume(volume) and backup.GetHideFromEditors()
@@ -166,8 +176,7 @@ def test_in_place_keeps_a_recoverable_original(ct):
     np.testing.assert_array_equal(inpainted[~result.usedMask], with_metal[~result.usedMask])
     assert inpainted[metal].max() < 2500
 
-    again = processor.process(volume, segmentationNode=segmentation, segmentId=segment_id, method="mean",
-                              inPlace=True)
+    again = processor.process(volume, segmentationNode=segmentation, segmentId=segment_id, method="mean", inPlace=True)
     assert again.originalVolume is backup  # a second run keeps the very first original
     assert processor.restoreOriginal(volume)
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(volume), with_metal)
@@ -180,8 +189,9 @@ def test_metal_threshold_without_segment_and_existing_output(ct):
     _, with_metal, metal = ct
     scene, volume = _scene_with_volume(with_metal)
     target = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "target")
-    result = RFRInpaintProcessor().process(volume, metalThresholdHU=2500, marginMm=0.0, method="mean",
-                                           outputVolume=target)
+    result = RFRInpaintProcessor().process(
+        volume, metalThresholdHU=2500, marginMm=0.0, method="mean", outputVolume=target
+    )
     assert result.outputVolume is target
     np.testing.assert_array_equal(result.usedMask, with_metal >= 2500)
     assert (with_metal >= 2500).sum() >= metal.sum() > 0
@@ -257,9 +267,15 @@ def test_rfr_model_file_and_bundle_folder(ct, tmp_path):
     (bundle / "configs" / "inference.json").write_text('{"intensity_mode": "ct", "ct_window": [-200, 400]}')
     factory = CountingFactory()
     for model in (bundle / "models" / "model.pt", bundle):
-        result = RFRInpaintProcessor(factory).process(volume, segmentationNode=segmentation, segmentId=segment_id,
-                                                      method="rfr", modelPath=str(model), device="cpu",
-                                                      marginMm=1.0)
+        result = RFRInpaintProcessor(factory).process(
+            volume,
+            segmentationNode=segmentation,
+            segmentId=segment_id,
+            method="rfr",
+            modelPath=str(model),
+            device="cpu",
+            marginMm=1.0,
+        )
         out = slicer.util.arrayFromVolume(result.outputVolume)
         assert out.dtype == np.int16 and _geometry(result.outputVolume) == _geometry(volume)
         np.testing.assert_array_equal(out[~result.usedMask], with_metal[~result.usedMask])
@@ -283,13 +299,21 @@ def test_missing_packages_are_installed_only_after_consent(monkeypatch):
     specs = ["numpy>=1", "surely-not-installed-rfr-pkg>=1.0"]
     installed: list[list[str]] = []
     with pytest.raises(dependencies.DependencyError, match="declined"):
-        dependencies.ensure_dependencies(confirm=lambda text: False, requirements=specs,
-                                         pip_install=lambda s: installed.append(list(s)), torch_installer=None)
+        dependencies.ensure_dependencies(
+            confirm=lambda text: False,
+            requirements=specs,
+            pip_install=lambda s: installed.append(list(s)),
+            torch_installer=None,
+        )
     assert installed == []
     messages = []
     with pytest.raises(dependencies.DependencyError, match="still missing .*surely-not-installed-rfr-pkg"):
-        dependencies.ensure_dependencies(confirm=lambda text: messages.append(text) or True, requirements=specs,
-                                         pip_install=lambda s: installed.append(list(s)), torch_installer=None)
+        dependencies.ensure_dependencies(
+            confirm=lambda text: messages.append(text) or True,
+            requirements=specs,
+            pip_install=lambda s: installed.append(list(s)),
+            torch_installer=None,
+        )
     assert installed == [["surely-not-installed-rfr-pkg>=1.0"]] and "surely-not-installed-rfr-pkg" in messages[0]
 
     real_find_spec = importlib.util.find_spec
@@ -305,9 +329,12 @@ def test_missing_packages_are_installed_only_after_consent(monkeypatch):
         return True
 
     monkeypatch.setattr(dependencies.importlib.util, "find_spec", fake_find_spec)
-    assert dependencies.ensure_dependencies(confirm=lambda text: "PyTorch extension" in text, requirements=["numpy"],
-                                            pip_install=lambda s: installed.append(list(s)),
-                                            torch_installer=install_torch)
+    assert dependencies.ensure_dependencies(
+        confirm=lambda text: "PyTorch extension" in text,
+        requirements=["numpy"],
+        pip_install=lambda s: installed.append(list(s)),
+        torch_installer=install_torch,
+    )
     assert state["torch"] and installed == [["surely-not-installed-rfr-pkg>=1.0"]]
 
 
@@ -336,14 +363,24 @@ def test_ui_parameters_cmake_and_icon_are_consistent():
     cmake = (MODULE_DIR / "CMakeLists.txt").read_text()
     for script in sorted((MODULE_DIR / "RFRInpaintLib").glob("*.py")):
         assert f"${{MODULE_NAME}}Lib/{script.name}" in cmake
-    for resource in ("Resources/Icons/${MODULE_NAME}.png", "Resources/UI/${MODULE_NAME}.ui", "Resources/requirements.txt"):
+    for resource in (
+        "Resources/Icons/${MODULE_NAME}.png",
+        "Resources/UI/${MODULE_NAME}.ui",
+        "Resources/requirements.txt",
+    ):
         assert resource in cmake and (MODULE_DIR / resource.replace("${MODULE_NAME}", "RFRInpaint")).is_file()
     from PIL import Image
 
     assert Image.open(MODULE_DIR / "Resources" / "Icons" / "RFRInpaint.png").size == (128, 128)
     root_cmake = (ROOT / "CMakeLists.txt").read_text()
-    for key in ("project(RFRInpaint)", "EXTENSION_DEPENDS", "find_package(Slicer REQUIRED)", "add_subdirectory(RFRInpaint)",
-                "Slicer_EXTENSION_GENERATE_CONFIG", "Slicer_EXTENSION_CPACK"):
+    for key in (
+        "project(RFRInpaint)",
+        "EXTENSION_DEPENDS",
+        "find_package(Slicer REQUIRED)",
+        "add_subdirectory(RFRInpaint)",
+        "Slicer_EXTENSION_GENERATE_CONFIG",
+        "Slicer_EXTENSION_CPACK",
+    ):
         assert key in root_cmake
 
 

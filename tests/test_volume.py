@@ -85,14 +85,18 @@ def test_only_hole_slices_are_processed_and_the_rest_is_bit_identical(axis):
     volume, truth = _phantom()
     spacing = (3.0, 0.7, 0.7)
     spy = SpyInpainter()
-    result, used = inpaint_volume(volume, metal_mask(volume), spy, axis=axis, spacing=spacing, margin_mm=1.0,
-                                  batch_size=2)
+    result, used = inpaint_volume(
+        volume, metal_mask(volume), spy, axis=axis, spacing=spacing, margin_mm=1.0, batch_size=2
+    )
     assert result.dtype == volume.dtype and result.shape == volume.shape
     np.testing.assert_array_equal(result[~used], volume[~used])
     np.testing.assert_array_equal(used, dilate_mm(metal_mask(volume), 1.0, spacing))
     assert spy.slices_seen == len(slices_with_hole(used, axis))
     assert all(len(images) <= 2 for images, _ in spy.calls)
-    assert np.abs(result[used].astype(float) - truth[used]).mean() < np.abs(volume[used].astype(float) - truth[used]).mean()
+    assert (
+        np.abs(result[used].astype(float) - truth[used]).mean()
+        < np.abs(volume[used].astype(float) - truth[used]).mean()
+    )
     assert result[used].max() < 2500  # metal removed
 
 
@@ -106,8 +110,9 @@ def test_intensity_mapping_round_trip_and_dtype_restore():
     window = CTWindow(-1024, 3071)
     result, used = inpaint_volume(volume, hole, identity, spacing=1.0, margin_mm=0.0, intensity=window)
     np.testing.assert_array_equal(result, volume)  # int16 HU inside the window survive HU -> [0, 1] -> HU exactly
-    clipped, _ = inpaint_volume(volume, hole, identity, margin_mm=0.0,
-                                intensity=mapping_from_window(-100, 1000, clip=True))
+    clipped, _ = inpaint_volume(
+        volume, hole, identity, margin_mm=0.0, intensity=mapping_from_window(-100, 1000, clip=True)
+    )
     assert clipped[hole].max() == 1000 and clipped.dtype == np.int16
 
     as_float = volume.astype(np.float32)
@@ -121,8 +126,9 @@ def test_2d_image_and_uint8():
     hole = np.zeros_like(image, bool)
     hole[10:14, 18:22] = True
     spy = SpyInpainter()
-    result, used = inpaint_volume(image, hole, spy, spacing=(0.5, 0.5), margin_mm=1.0,
-                                  intensity=mapping_from_window(0, 255))
+    result, used = inpaint_volume(
+        image, hole, spy, spacing=(0.5, 0.5), margin_mm=1.0, intensity=mapping_from_window(0, 255)
+    )
     assert result.dtype == np.uint8 and len(spy.calls) == 1 and spy.calls[0][0].shape == (1, 30, 40)
     assert used.sum() > hole.sum()  # 1 mm = 2 pixels of margin
     np.testing.assert_array_equal(result[~used], image[~used])
@@ -140,7 +146,9 @@ def test_progress_callback_tqdm_and_cancel():
     volume, _ = _phantom()
     hole = metal_mask(volume)
     reports = []
-    inpaint_volume(volume, hole, SpyInpainter(), margin_mm=0, batch_size=2, progress=lambda d, t: reports.append((d, t)))
+    inpaint_volume(
+        volume, hole, SpyInpainter(), margin_mm=0, batch_size=2, progress=lambda d, t: reports.append((d, t))
+    )
     assert reports == [(0, 3), (2, 3), (3, 3)]
 
     import io

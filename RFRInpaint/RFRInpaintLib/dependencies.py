@@ -26,7 +26,12 @@ REQUIREMENTS_FILE = Path(__file__).resolve().parents[1] / "Resources" / "require
 MINIMUM_TORCH_VERSION = "2.2"
 
 #: import name of each distribution of requirements.txt whose import name differs from its distribution name
-_IMPORT_NAMES = {"scikit-image": "skimage", "opencv-python-headless": "cv2", "pytorch-ignite": "ignite", "SimpleITK": "SimpleITK"}
+_IMPORT_NAMES = {
+    "scikit-image": "skimage",
+    "opencv-python-headless": "cv2",
+    "pytorch-ignite": "ignite",
+    "SimpleITK": "SimpleITK",
+}
 
 
 class DependencyError(RuntimeError):
@@ -85,7 +90,9 @@ def _torch_installer() -> Callable[[], bool] | None:
         logic = PyTorchUtils.PyTorchUtilsLogic()
         if logic.torchInstalled():
             return True
-        return logic.installTorch(askConfirmation=True, torchVersionRequirement=f">={MINIMUM_TORCH_VERSION}") is not None
+        return (
+            logic.installTorch(askConfirmation=True, torchVersionRequirement=f">={MINIMUM_TORCH_VERSION}") is not None
+        )
 
     return install
 
@@ -125,10 +132,16 @@ def ensure_dependencies(
         return True
     if torch_installer == "auto":
         torch_installer = _torch_installer()
-    wanted = (["torch (through the PyTorch extension)" if torch_installer else f"torch>={MINIMUM_TORCH_VERSION}"]
-              if need_torch else []) + missing
-    message = ("RFR Inpaint needs these Python packages, which are not installed:\n  " + "\n  ".join(wanted)
-               + "\n\nInstall them now? This may take several minutes.")
+    wanted = (
+        ["torch (through the PyTorch extension)" if torch_installer else f"torch>={MINIMUM_TORCH_VERSION}"]
+        if need_torch
+        else []
+    ) + missing
+    message = (
+        "RFR Inpaint needs these Python packages, which are not installed:\n  "
+        + "\n  ".join(wanted)
+        + "\n\nInstall them now? This may take several minutes."
+    )
     if not confirm(message):
         raise DependencyError("RFR Inpaint cannot run without: " + ", ".join(wanted) + " (installation declined)")
     pip_install = pip_install or _pip_install

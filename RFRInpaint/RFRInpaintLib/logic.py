@@ -111,8 +111,10 @@ def _checkScalarVolume(volumeNode: Any) -> None:
     if volumeNode.GetImageData() is None:
         raise ValueError(f"volume '{volumeNode.GetName()}' holds no image data")
     if volumeNode.GetImageData().GetNumberOfScalarComponents() != 1:
-        raise ValueError(f"volume '{volumeNode.GetName()}' has {volumeNode.GetImageData().GetNumberOfScalarComponents()}"
-                         " components per voxel; a scalar volume is expected")
+        raise ValueError(
+            f"volume '{volumeNode.GetName()}' has {volumeNode.GetImageData().GetNumberOfScalarComponents()}"
+            " components per voxel; a scalar volume is expected"
+        )
 
 
 def holeFromSegment(volumeNode: Any, segmentationNode: Any, segmentId: str) -> np.ndarray:
@@ -144,8 +146,10 @@ def holeFromSegment(volumeNode: Any, segmentationNode: Any, segmentId: str) -> n
         ids.InsertNextValue(segmentId)
         logic = slicer.vtkSlicerSegmentationsModuleLogic
         if not logic.ExportSegmentsToLabelmapNode(segmentationNode, ids, labelmap, volumeNode):
-            raise ValueError(f"segment {segmentId!r} of '{segmentationNode.GetName()}' cannot be exported to the grid "
-                             f"of '{volumeNode.GetName()}'")
+            raise ValueError(
+                f"segment {segmentId!r} of '{segmentationNode.GetName()}' cannot be exported to the grid "
+                f"of '{volumeNode.GetName()}'"
+            )
         mask = np.array(slicer.util.arrayFromVolume(labelmap)) != 0
     finally:
         displayNode = labelmap.GetDisplayNode()
@@ -263,9 +267,18 @@ class RFRInpaintProcessor:
         original = np.array(slicer.util.arrayFromVolume(inputVolume))  # a copy: the input stays untouched until the end
         options = {"batch_size": batchSize} if method == "rfr" else {}
         inpainter = self._factory()(method, model_path=modelPath if method == "rfr" else None, device=device, **options)
-        result, used = inpaint_volume(original, hole, inpainter, axis=axis, spacing=_spacingKJI(inputVolume),
-                                      margin_mm=marginMm, intensity=mapping, batch_size=batchSize,
-                                      progress=progress, cancel=cancel)
+        result, used = inpaint_volume(
+            original,
+            hole,
+            inpainter,
+            axis=axis,
+            spacing=_spacingKJI(inputVolume),
+            margin_mm=marginMm,
+            intensity=mapping,
+            batch_size=batchSize,
+            progress=progress,
+            cancel=cancel,
+        )
 
         backup = None
         if inPlace:
@@ -274,8 +287,9 @@ class RFRInpaintProcessor:
         else:
             target = outputVolume
             if target is None or target is inputVolume:
-                target = inputVolume.GetScene().AddNewNodeByClass("vtkMRMLScalarVolumeNode",
-                                                                  f"{inputVolume.GetName()} inpainted")
+                target = inputVolume.GetScene().AddNewNodeByClass(
+                    "vtkMRMLScalarVolumeNode", f"{inputVolume.GetName()} inpainted"
+                )
             self._copyGeometryAndDisplay(inputVolume, target)
         slicer.util.updateVolumeFromArray(target, result)
         target.Modified()

@@ -33,8 +33,9 @@ def build_scene(shape=(16, 160, 160), spacing=(2.5, 1.0, 1.0), seed=7):
 
     truth, spacing = synthetic_ct_volume(shape, seed=seed, spacing=spacing, noise_std=8.0)
     middle = shape[0] // 2
-    with_metal, metal = insert_metal(truth, seed=seed + 1, n_objects=3, slices=[middle - 1, middle, middle + 1],
-                                     size_mm=(4.0, 10.0), spacing=spacing)
+    with_metal, metal = insert_metal(
+        truth, seed=seed + 1, n_objects=3, slices=[middle - 1, middle, middle + 1], size_mm=(4.0, 10.0), spacing=spacing
+    )
     truth = np.rint(truth).astype(np.int16)
     with_metal = np.rint(with_metal).astype(np.int16)
     scene = slicer.vtkMRMLScene()
@@ -73,8 +74,15 @@ def make_figure(output: Path, method: str = "biharmonic", model: str | None = No
 
     scene, volume, segmentation, segment_id, truth = build_scene()
     before = np.array(slicer.util.arrayFromVolume(volume))
-    result = RFRInpaintProcessor().process(volume, segmentationNode=segmentation, segmentId=segment_id, marginMm=1.0,
-                                           method=method, modelPath=model, device="auto")
+    result = RFRInpaintProcessor().process(
+        volume,
+        segmentationNode=segmentation,
+        segmentId=segment_id,
+        marginMm=1.0,
+        method=method,
+        modelPath=model,
+        device="auto",
+    )
     after = np.array(slicer.util.arrayFromVolume(result.outputVolume))
     used = result.usedMask
     k = int(result.processedSlices[len(result.processedSlices) // 2])
@@ -87,18 +95,24 @@ def make_figure(output: Path, method: str = "biharmonic", model: str | None = No
         (truth[k], "metal-free synthetic CT", window),
         (before[k], "before: metal (outline: segment + 1 mm)", window),
         (after[k], f"after: {method}", window),
-        (after[k].astype(float) - before[k], "difference after - before (HU)", dict(cmap="coolwarm", vmin=-3000,
-                                                                                  vmax=3000)),
+        (
+            after[k].astype(float) - before[k],
+            "difference after - before (HU)",
+            dict(cmap="coolwarm", vmin=-3000, vmax=3000),
+        ),
     ]
     fig, axes = plt.subplots(1, 4, figsize=(14, 4))
-    for ax, (image, title, style) in zip(axes, panels):
+    for ax, (image, title, style) in zip(axes, panels, strict=True):
         shown = ax.imshow(image, **style)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
     axes[1].contour(used[k], levels=[0.5], colors="yellow", linewidths=0.8)
     fig.colorbar(shown, ax=axes[3], fraction=0.046, pad=0.04)
-    fig.suptitle(f"RFR Inpaint on a synthetic CT, slice {k}: mean |error| to the metal-free volume inside the mask "
-                 f"{errors['before']:.0f} HU before, {errors['after']:.0f} HU after", fontsize=11)
+    fig.suptitle(
+        f"RFR Inpaint on a synthetic CT, slice {k}: mean |error| to the metal-free volume inside the mask "
+        f"{errors['before']:.0f} HU before, {errors['after']:.0f} HU after",
+        fontsize=11,
+    )
     fig.tight_layout()
     with atomic_path(output) as tmp:
         fig.savefig(tmp, dpi=110)
@@ -113,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="RFR-Net model file for --method rfr")
     args = parser.parse_args(argv)
     errors = make_figure(args.output, args.method, args.model)
-    print(f"wrote {args.output}; mean |error| in mask: {errors['before']:.1f} HU before, {errors['after']:.1f} HU after")
+    print(
+        f"wrote {args.output}; mean |error| in mask: {errors['before']:.1f} HU before, {errors['after']:.1f} HU after"
+    )
     return 0
 
 

@@ -92,7 +92,8 @@ def dilate_mm(mask: np.ndarray, margin_mm: float, spacing: Sequence[float] | flo
     reach = [int(math.floor(margin_mm / s)) for s in spacing]
     coords = np.nonzero(mask)
     box = tuple(
-        slice(max(int(c.min()) - r, 0), min(int(c.max()) + r + 1, n)) for c, r, n in zip(coords, reach, mask.shape, strict=True)
+        slice(max(int(c.min()) - r, 0), min(int(c.max()) + r + 1, n))
+        for c, r, n in zip(coords, reach, mask.shape, strict=True)
     )
     distance = ndimage.distance_transform_edt(~mask[box], sampling=spacing)
     out = np.zeros_like(mask)
