@@ -70,6 +70,7 @@ class RFRInpaintParameterNode:
     marginMm - dilation of the region in mm.
     sliceAxis - plane of the 2D slices given to the inpainter.
     method / modelPath / device - inpainting method, RFR-Net model file or bundle folder, compute device.
+    runInSubprocess - run in a PythonSlicer child process (responsive GUI, immediate cancel).
     inPlace - overwrite the input (original kept hidden) instead of writing outputVolume.
     outputVolume - result volume (created when empty).
     """
@@ -83,6 +84,7 @@ class RFRInpaintParameterNode:
     method: Annotated[str, Choice(list(METHODS))] = "biharmonic"
     modelPath: pathlib.Path
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    runInSubprocess: bool = False
     inPlace: bool = False
     outputVolume: vtkMRMLScalarVolumeNode
 
@@ -194,6 +196,10 @@ class RFRInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             )
             dialog.setCancelButtonText(_("Cancel"))
 
+            def cancel() -> bool:
+                slicer.app.processEvents()  # keeps the dialog (and its Cancel button) alive while a child process runs
+                return dialog.wasCanceled
+
             def progress(done: int, total: int) -> None:
                 dialog.setValue(int(100 * done / max(total, 1)))
                 dialog.setLabelText(_("Inpainting slices: {done} / {total}").format(done=done, total=total))
@@ -213,7 +219,8 @@ class RFRInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     inPlace=node.inPlace,
                     outputVolume=None if node.inPlace else node.outputVolume,
                     progress=progress,
-                    cancel=lambda: dialog.wasCanceled,
+                    cancel=cancel,
+                    runInSubprocess=node.runInSubprocess,
                 )
             finally:
                 dialog.close()

@@ -340,6 +340,27 @@ def test_empty_mask_writes_a_copy_with_a_warning(tmp_path, ct, capsys):
     np.testing.assert_array_equal(read_image(tmp_path / "out.nii.gz").array, with_metal)
 
 
+def test_json_progress_lines(tmp_path, ct, capsys):
+    import json
+
+    _, with_metal, metal = ct
+    _write_nifti(with_metal, tmp_path / "ct.nii.gz")
+    _write_nifti(metal.astype(np.uint8), tmp_path / "metal.nii.gz")
+    argv = ["--image", str(tmp_path / "ct.nii.gz"), "--mask", str(tmp_path / "metal.nii.gz"), "--output",
+            str(tmp_path / "out.nii.gz"), "--method", "mean", "--batch-size", "1", "--progress", "json"]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    events = [json.loads(line) for line in captured.out.splitlines()]
+    assert [e["event"] for e in events] == ["start", "progress", "progress", "progress", "done"]
+    assert events[0]["hole_voxels"] == int(metal.sum())
+    assert [(e["done"], e["total"]) for e in events[1:4]] == [(0, 2), (1, 2), (2, 2)]
+    assert events[-1]["output"] == str(tmp_path / "out.nii.gz") and events[-1]["seconds"] >= 0
+    assert "inpainting" not in captured.err  # no progress bar in JSON mode
+    assert main(argv) == EXIT_CODES["output"]
+    error = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert error["event"] == "error" and error["code"] == EXIT_CODES["output"] and "output exists" in error["message"]
+
+
 def test_console_script_runs_as_a_process(tmp_path):
     image = np.full((24, 24), 100, np.uint8)
     image[10:14, 10:14] = 255

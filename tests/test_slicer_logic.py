@@ -285,6 +285,41 @@ def test_rfr_model_file_and_bundle_folder(ct, tmp_path):
     assert factory.slices == 2 * len(METAL_SLICES)
 
 
+def test_subprocess_run_matches_in_process_and_reports_json_progress(ct):
+    _, with_metal, metal = ct
+    scene, volume = _scene_with_volume(with_metal)
+    segmentation, segment_id = _segmentation_of(scene, volume, metal)
+    processor = RFRInpaintProcessor()
+    options = dict(segmentationNode=segmentation, segmentId=segment_id, marginMm=2.0, method="biharmonic", batchSize=2)
+    in_process = processor.process(volume, **options)
+    progress = []
+    child = processor.process(volume, runInSubprocess=True, progress=lambda d, t: progress.append((d, t)), **options)
+    np.testing.assert_array_equal(child.usedMask, in_process.usedMask)
+    np.testing.assert_array_equal(
+        slicer.util.arrayFromVolume(child.outputVolume), slicer.util.arrayFromVolume(in_process.outputVolume)
+    )
+    assert _geometry(child.outputVolume) == _geometry(volume)
+    assert progress[0] == (0, 3) and progress[-1] == (3, 3)  # parsed from the child's JSON lines
+
+
+def test_subprocess_failure_and_cancel(ct, tmp_path):
+    from RFRInpaintLib.runner import SubprocessInpainting
+
+    _, with_metal, metal = ct
+    run = SubprocessInpainting()
+    run.start(with_metal, metal, SPACING_KJI, method="rfr", model_path=str(tmp_path / "missing.pt"))
+    with pytest.raises(RuntimeError, match=r"exit status 6\): .*missing\.pt: model file not found"):
+        run.wait(timeout=120)
+    assert run.workdir is None  # temporary files removed
+
+    scene, volume = _scene_with_volume(with_metal)
+    nodes = _data_nodes(scene)
+    with pytest.raises(InpaintingCancelled, match="process was stopped"):
+        RFRInpaintProcessor().process(volume, method="biharmonic", runInSubprocess=True, cancel=lambda: True)
+    assert _data_nodes(scene) == nodes
+    np.testing.assert_array_equal(slicer.util.arrayFromVolume(volume), with_metal)
+
+
 # ----------------------------------------------------------------------------------------------- dependencies
 def test_all_module_requirements_are_importable_here():
     requirements = dependencies.read_requirements()

@@ -211,6 +211,8 @@ class RFRInpaintProcessor:
         batchSize: int = 8,
         progress: Callable[[int, int], Any] | None = None,
         cancel: Callable[[], bool] | None = None,
+        runInSubprocess: bool = False,
+        pythonExecutable: str | None = None,
     ) -> InpaintResult:
         """Inpaint ``inputVolume`` inside a segment, or above ``metalThresholdHU`` when no segment is given.
 
@@ -233,6 +235,9 @@ class RFRInpaintProcessor:
             batchSize: slices per inpainter call.
             progress: ``progress(done_slices, total_slices)``.
             cancel: returns True to stop; the scene is then left unchanged.
+            runInSubprocess: run ``rfr-inpaint`` in a child process (:class:`RFRInpaintLib.runner.
+                SubprocessInpainting`): progress arrives as JSON lines, cancel kills the process at once.
+            pythonExecutable: interpreter of the child process (default: ``PythonSlicer`` in Slicer).
 
         Returns:
             the :class:`InpaintResult`.
@@ -265,20 +270,40 @@ class RFRInpaintProcessor:
         if mapping is None:
             mapping = PercentileScale() if intensity == "percentile" else CTWindow(*window)
         original = np.array(slicer.util.arrayFromVolume(inputVolume))  # a copy: the input stays untouched until the end
-        options = {"batch_size": batchSize} if method == "rfr" else {}
-        inpainter = self._factory()(method, model_path=modelPath if method == "rfr" else None, device=device, **options)
-        result, used = inpaint_volume(
-            original,
-            hole,
-            inpainter,
-            axis=axis,
-            spacing=_spacingKJI(inputVolume),
-            margin_mm=marginMm,
-            intensity=mapping,
-            batch_size=batchSize,
-            progress=progress,
-            cancel=cancel,
-        )
+        if runInSubprocess:
+            result, used = self._runSubprocess(
+                original,
+                hole,
+                _spacingKJI(inputVolume),
+                method,
+                modelPath,
+                axis,
+                marginMm,
+                device,
+                intensity,
+                window,
+                batchSize,
+                progress,
+                cancel,
+                pythonExecutable,
+            )
+        else:
+            options = {"batch_size": batchSize} if method == "rfr" else {}
+            inpainter = self._factory()(
+                method, model_path=modelPath if method == "rfr" else None, device=device, **options
+            )
+            result, used = inpaint_volume(
+                original,
+                hole,
+                inpainter,
+                axis=axis,
+                spacing=_spacingKJI(inputVolume),
+                margin_mm=marginMm,
+                intensity=mapping,
+                batch_size=batchSize,
+                progress=progress,
+                cancel=cancel,
+            )
 
         backup = None
         if inPlace:
@@ -297,6 +322,47 @@ class RFRInpaintProcessor:
         processed = slices_with_hole(used, axis) if used.any() else np.zeros(0, dtype=np.int64)
         logger.info("RFR Inpaint: %s, %d voxels in %d slices, %.1f s", method, int(used.sum()), len(processed), seconds)
         return InpaintResult(target, backup, used, axis, processed, seconds)
+
+    @staticmethod
+    def _runSubprocess(
+        volume: np.ndarray,
+        hole: np.ndarray,
+        spacing: tuple[float, float, float],
+        method: str,
+        modelPath: str | None,
+        axis: int,
+        marginMm: float,
+        device: str,
+        intensity: str,
+        window: tuple[float, float],
+        batchSize: int,
+        progress: Callable[[int, int], Any] | None,
+        cancel: Callable[[], bool] | None,
+        pythonExecutable: str | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The same computation in a child ``rfr-inpaint`` process; returns ``(result, used_hole)``."""
+        from rfr_inpaint.volume import dilate_mm
+
+        from RFRInpaintLib.runner import SubprocessInpainting
+
+        used = dilate_mm(hole, marginMm, spacing)
+        if not used.any():
+            return volume.copy(), used
+        run = SubprocessInpainting(python=pythonExecutable)
+        run.start(
+            volume,
+            hole,
+            spacing,
+            method=method,
+            model_path=modelPath if method == "rfr" else None,
+            axis=axis,
+            margin_mm=marginMm,
+            device=device,
+            intensity=intensity,
+            window=window,
+            batch_size=batchSize,
+        )
+        return run.wait(progress=progress, cancel=cancel), used
 
     @staticmethod
     def _copyGeometryAndDisplay(source: Any, target: Any) -> None:

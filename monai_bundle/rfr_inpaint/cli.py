@@ -12,7 +12,9 @@ Every failure ends with one line ``rfr-inpaint: error: <file>: <problem>`` on st
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -97,7 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=8, help="slices per inpainter call (default 8)")
     parser.add_argument("--in-place", action="store_true", help="write the result over the input image")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--progress",
+        default="bar",
+        choices=("bar", "json", "none"),
+        help="bar: a progress bar on stderr (default); json: one JSON object per line on stdout (events start, "
+        "progress, done, error) for programs that run the command, e.g. the 3D Slicer module; none: nothing",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no final message")
     return parser
 
 
@@ -220,10 +229,23 @@ def run(args: argparse.Namespace) -> int:
 
     # ---- inpainting
     bar = None
+    _emit(
+        args,
+        {
+            "event": "start",
+            "image": str(args.image),
+            "output": str(output),
+            "method": args.method,
+            "hole_voxels": int(hole.sum()),
+        },
+    )
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
-        if args.quiet:
+        if args.progress == "json":
+            _emit(args, {"event": "progress", "done": done, "total": total})
+            return
+        if args.quiet or args.progress == "none":
             return
         if bar is None:
             from tqdm import tqdm
@@ -232,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
         bar.n = done
         bar.refresh()
 
+    start = time.perf_counter()
     result = image.array
     if inpainter is not None:
         try:
@@ -262,9 +285,16 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("output", _one_line(e)) from e
     except (ImageIOError, OSError) as e:
         raise CLIError("write", f"{output}: cannot be written: {_one_line(e)}") from e
-    if not args.quiet:
+    _emit(args, {"event": "done", "output": str(output), "seconds": round(time.perf_counter() - start, 3)})
+    if not args.quiet and args.progress != "json":
         print(f"rfr-inpaint: wrote {output}", file=sys.stderr)
     return EXIT_CODES["ok"]
+
+
+def _emit(args: argparse.Namespace, event: dict[str, Any]) -> None:
+    """Print one machine-readable JSON line on stdout in ``--progress json`` mode."""
+    if getattr(args, "progress", None) == "json":
+        print(json.dumps(event), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -282,9 +312,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except CLIError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        _emit(args, {"event": "error", "code": e.code, "message": str(e)})
         return e.code
     except KeyboardInterrupt:
         print(f"{parser.prog}: error: interrupted; no output written", file=sys.stderr)
+        _emit(args, {"event": "error", "code": EXIT_CODES["interrupted"], "message": "interrupted"})
         return EXIT_CODES["interrupted"]
 
 
