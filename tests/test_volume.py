@@ -116,9 +116,13 @@ def test_intensity_mapping_round_trip_and_dtype_restore():
     assert clipped[hole].max() == 1000 and clipped.dtype == np.int16
 
     as_float = volume.astype(np.float32)
-    result, _ = inpaint_volume(as_float, hole, SpyInpainter(), margin_mm=0.5, intensity=PercentileScale())
+    percentile = PercentileScale(0.0, 100.0)
+    result, _ = inpaint_volume(as_float, hole, SpyInpainter(), margin_mm=0.5, intensity=percentile)
     assert result.dtype == np.float32
     np.testing.assert_array_equal(result[~hole], as_float[~hole])
+    window = percentile.get_mapping()  # fitted on the known voxels of the processed slices: metal excluded
+    known = volume[3:6][~hole[3:6]]
+    assert (window["a_min"], window["a_max"]) == (known.min(), known.max()) and window["a_max"] < 3000
 
 
 def test_2d_image_and_uint8():

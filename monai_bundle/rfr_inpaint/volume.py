@@ -166,7 +166,8 @@ def inpaint_volume(
         spacing: voxel spacing in mm in the array's axis order (default 1 mm).
         margin_mm: the hole is dilated by this distance in mm before inpainting (0: no dilation).
         intensity: mapping of the original units to [0, 1]: an :class:`~rfr_inpaint.transforms.intensity.
-            IntensityMapping` (applied to the processed slices, so a percentile mapping sees them) or a recorded
+            IntensityMapping` (fitted on the known voxels of the processed slices, so a percentile window ignores
+            the hole's content) or a recorded
             mapping dict (:func:`~rfr_inpaint.transforms.intensity.mapping_from_window`). Default: ``CTWindow()``,
             -1024 .. 3071 HU.
         batch_size: number of slices given to the inpainter at once.
@@ -210,7 +211,10 @@ def inpaint_volume(
     if intensity is None:
         intensity = CTWindow()
     if isinstance(intensity, IntensityMapping):
-        intensity(stack[indices])  # records the mapping (and, for percentile scaling, its window) on these slices
+        # record the mapping on the known voxels of the processed slices: a percentile window is then not stretched
+        # by the metal it is meant to replace (a slice made only of hole falls back to all its voxels)
+        known = stack[indices][~hole_stack[indices]]
+        intensity(known if known.size else stack[indices])
         mapping = intensity.get_mapping()
     else:
         mapping = dict(intensity)
