@@ -224,6 +224,7 @@ class SyntheticSubject:
     trabecular: float
     noise_std: float
     blur_mm: float
+    warp_mm: float
     lung_hu: float
     liver_hu: float
     table: bool
@@ -248,7 +249,7 @@ class SyntheticSubject:
             by=by,
             center=(rng.uniform(-8.0, 8.0), rng.uniform(-14.0, -2.0)),
             body_power=(rng.uniform(2.0, 2.3), rng.uniform(2.4, 3.2)),
-            harmonics=rng.normal(0.0, 0.012, size=(4, 2)),
+            harmonics=rng.normal(0.0, 0.01, size=(4, 2)) * np.array([[1.0], [0.35], [0.8], [0.35]]),  # k = 2..5
             skin=rng.uniform(1.5, 2.5),
             fat=rng.uniform(5.0, 16.0),
             fat_abd=rng.uniform(10.0, 32.0),
@@ -257,6 +258,7 @@ class SyntheticSubject:
             trabecular=rng.uniform(180.0, 380.0),
             noise_std=float(noise_std) if noise_std is not None else rng.uniform(8.0, 20.0),
             blur_mm=rng.uniform(0.45, 0.75),
+            warp_mm=rng.uniform(2.5, 5.0),
             lung_hu=rng.uniform(-880.0, -820.0),
             liver_hu=rng.uniform(52.0, 68.0),
             table=table,
@@ -282,19 +284,30 @@ class SyntheticSubject:
         hilum = np.array([side * 0.17 * self.bx, -0.05 * self.by, 165.0])
         segments: list[tuple[np.ndarray, np.ndarray, float]] = []
         stack = []
-        for direction in ([side * 0.6, 0.1, -1.0], [side * 1.0, 0.1, 0.1], [side * 0.6, 0.1, 1.0], [side * 0.5, 0.8, 0.6]):
+        for direction in ([side * 0.6, 0.1, -1.0], [side * 1.0, 0.1, 0.1], [side * 0.6, 0.1, 1.0],
+                          [side * 0.5, 0.8, 0.6], [side * 0.7, -0.6, 0.3], [side * 0.6, 0.7, -0.5]):
             d = np.asarray(direction, dtype=float)
-            stack.append((hilum, d / np.linalg.norm(d), 55.0, 5.5, 0))
+            stack.append((hilum, d / np.linalg.norm(d), 50.0, 5.0, 0))
         while stack:
             start, d, length, radius, depth = stack.pop()
             end = start + d * length
             segments.append((start, end, radius))
-            if depth >= 6 or radius < 0.6:
+            if depth >= 7 or radius < 0.5:
                 continue
             for _ in range(2):
                 nd = d + rng.normal(0.0, 0.45, size=3)
                 nd /= np.linalg.norm(nd)
                 stack.append((end, nd, length * rng.uniform(0.62, 0.8), radius * rng.uniform(0.62, 0.75), depth + 1))
+        # peripheral vessels: short tubes spread through the lung volume, pointing away from the hilum, thinner
+        # with distance (a tree alone leaves the periphery empty)
+        for _ in range(int(rng.integers(350, 500))):
+            p = np.array([side * rng.uniform(0.1, 0.95) * 0.85 * self.bx, rng.uniform(-0.85, 0.95) * 0.8 * self.by,
+                          rng.uniform(0.0, 320.0)])
+            d = p - hilum + rng.normal(0.0, 25.0, size=3)
+            d /= np.linalg.norm(d)
+            dist = float(np.linalg.norm(p - hilum))
+            length = rng.uniform(15.0, 45.0)
+            segments.append((p - d * length / 2, p + d * length / 2, 0.55 + 2.2 * math.exp(-dist / 70.0)))
         points = []
         for start, end, radius in segments:
             n = max(int(np.linalg.norm(end - start) / 0.6), 2)
@@ -312,13 +325,16 @@ class SyntheticSubject:
             rad = math.sqrt(rng.uniform(0.0, 1.0)) * 0.7
             cx = math.cos(ang) * rad * self.bx * 0.8
             cy = math.sin(ang) * rad * self.by * 0.55 - 0.2 * self.by
-            content = rng.choice(["air", "fluid", "stool"], p=[0.3, 0.4, 0.3])
+            content = str(rng.choice(["air", "fluid", "stool", "collapsed"], p=[0.15, 0.35, 0.2, 0.3]))
+            if content == "collapsed":
+                r *= 0.6
+            values = {"air": (-1000.0, 4.0), "fluid": (12.0, 6.0), "stool": (-180.0, 140.0), "collapsed": (35.0, 12.0)}
+            elong = rng.uniform(1.0, 2.6)
             loops.append(
                 _Blob(
-                    cx, cy, r * rng.uniform(0.8, 1.3), r, zc - rng.uniform(12, 35), zc + rng.uniform(12, 35),
-                    value={"air": -1000.0, "fluid": 12.0, "stool": -180.0}[content],
-                    amp={"air": 4.0, "fluid": 6.0, "stool": 140.0}[content], angle=rng.uniform(0, np.pi),
-                    p=rng.uniform(1.6, 3.0),
+                    cx, cy, r * elong, r * rng.uniform(0.6, 1.0), zc - rng.uniform(10, 30), zc + rng.uniform(10, 30),
+                    value=values[content][0], amp=values[content][1], angle=rng.uniform(0, np.pi),
+                    p=rng.uniform(1.8, 2.6),
                 )
             )
         for side in (-1.0, 1.0):  # ascending / descending colon with stool
@@ -360,16 +376,17 @@ class SyntheticSubject:
                 "ribs": cavity_r + 3.0 + 0.3 * (muscle - 52.0 * posterior)}
 
     def render(self, z: float, shape: tuple[int, int], px_mm: float, rng: np.random.Generator,
-               texture: np.ndarray | None = None) -> np.ndarray:
-        """Render the axial slice at ``z`` mm as float32 HU (noise-free texture optional, noise from ``rng``).
+               fields: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """Render the axial slice at ``z`` mm as float32 HU.
 
         Args:
             z: cranio-caudal position in mm (0: lung apices, ~300: liver dome / diaphragm, 550: lower abdomen).
             shape: ``(H, W)`` in pixels.
             px_mm: pixel spacing in mm.
             rng: generator for the noise of this slice.
-            texture: optional ``(H, W)`` unit-variance smooth texture field (a volume passes slices of one 3D field
-                so texture is continuous across slices); drawn from ``rng`` when None.
+            fields: smooth random fields of this slice, ``{"texture", "dx", "dy"}`` (unit variance, ``(H, W)``): the
+                tissue texture and the elastic deformation that makes shapes organic. A volume passes slices of
+                3D fields so both are continuous across slices; drawn from ``rng`` when None.
 
         Returns:
             the slice in HU, float32, clipped to [-1024, 3071].
@@ -388,15 +405,6 @@ class SyntheticSubject:
 
         full = (slice(0, h), slice(0, w))
         body = layer("body")
-        if self.table:
-            rows = np.nonzero(body.max(axis=1) > 0.5)[0]
-            bottom = float(cv.ys[rows[-1]]) if rows.size else cy0 + self.by
-            res = cv.coverage(cx0, bottom + 8.5, 0.48 * _FOV_MM, 6.0, power=6.0)
-            if res is not None:
-                cv.blend(res[0], res[1], 160.0, 20.0)
-                res = cv.coverage(cx0, bottom + 8.5, 0.48 * _FOV_MM - 2.5, 4.0, power=6.0)
-                if res is not None:
-                    cv.blend(res[0], res[1], -650.0, 30.0)
         cv.blend(full, body, TISSUE_HU["skin"], 8.0)
         cv.blend(full, layer("fat"), TISSUE_HU["fat"], 14.0)
         cv.blend(full, layer("muscle"), TISSUE_HU["muscle"], 9.0)
@@ -411,6 +419,23 @@ class SyntheticSubject:
         rv = 15.0 + 8.0 * min(max(z / _TORSO_MM, 0.0), 1.0)  # vertebral body radius
         y_sp = cy0 + cav_post + rv * 0.55  # vertebral body centre, protruding into the cavity
         xc = cx0
+
+        # back muscles (erector spinae) and, in the abdomen, the recti, each in its fascial fat plane
+        canal_y = y_sp + rv * 0.92 + 9.0
+        lumbar = _smoothstep(z, 300.0, 420.0)
+        for side in (-1.0, 1.0):
+            ex, ey = xc + side * (rv * 0.35 + 24.0 + 5.0 * lumbar), canal_y + 14.0
+            eax, eay = 23.0 + 6.0 * lumbar, 16.0 + 4.0 * lumbar
+            cv.ellipse(ex, ey, eax + 2.2, eay + 2.2, TISSUE_HU["fat"], 12.0, angle=side * 0.3)
+            cv.ellipse(ex, ey, eax, eay, TISSUE_HU["muscle"] + 4, 9.0, angle=side * 0.3)
+        if abd > 0:
+            n_t = len(tables["theta"])
+            ant_muscle = float(tables["muscle"][n_t // 4])
+            ant_m = ant_muscle - cav_ant
+            for side in (-1.0, 1.0):
+                rx, ry = xc + side * 0.17 * cav_x, cy0 - cav_ant - ant_m / 2
+                cv.ellipse(rx, ry, 0.15 * cav_x + 2.0, ant_m / 2 + 1.5, TISSUE_HU["fat"], 12.0, clip=None)
+                cv.ellipse(rx, ry, 0.15 * cav_x, ant_m / 2, TISSUE_HU["muscle"], 9.0)
 
         # bowel (painted first so that solid organs lie on top)
         for blob in self.bowel:
@@ -488,10 +513,24 @@ class SyntheticSubject:
         self._paint_spine(cv, z, xc, y_sp, rv)
         self._paint_ribs(cv, z, tables, idx, xc, cy0, y_ant)
 
-        img = cv.hu
-        if texture is None:
-            texture = _smooth_noise(rng, (h, w), px_mm)
-        img = img + cv.amp * texture
+        if fields is None:
+            fields = next(_random_fields(rng, (1, h, w), (1.0, px_mm)))
+        # organic shapes: one smooth elastic deformation of the whole anatomy (a few mm)
+        warp = self.warp_mm / px_mm
+        map_x = (np.arange(w, dtype=np.float32)[None, :] + warp * fields["dx"]).astype(np.float32)
+        map_y = (np.arange(h, dtype=np.float32)[:, None] + warp * fields["dy"]).astype(np.float32)
+        hu = cv2.remap(cv.hu, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        amp = cv2.remap(cv.amp, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        body = cv2.remap(body.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        cv.hu, cv.amp = hu, amp
+        if self.table:
+            rows = np.nonzero(body.max(axis=1) > 0.5)[0]
+            bottom = float(cv.ys[rows[-1]]) if rows.size else cy0 + self.by
+            for half_h, value, amp_t in ((6.0, 160.0, 20.0), (4.0, -650.0, 30.0)):
+                res = cv.coverage(cx0, bottom + 9.0, 0.48 * _FOV_MM - (6.0 - half_h), half_h, power=6.0)
+                if res is not None:
+                    cv.blend(res[0], res[1] * (1.0 - body[res[0]]), value, amp_t)
+        img = cv.hu + cv.amp * fields["texture"]
         sigma = self.blur_mm / px_mm
         if sigma > 0.2:
             img = cv2.GaussianBlur(img, (0, 0), sigma)
@@ -571,12 +610,12 @@ class SyntheticSubject:
         phase = ((z + self.vert_phase) % self.vert_period) / self.vert_period
         cort, trab = self.cortical, self.trabecular
         disc = phase < 0.2
-        endplate = 0.2 <= phase < 0.27 or phase > 0.93
+        endplate = 0.2 <= phase < 0.24 or phase > 0.96
         lumbar = _smoothstep(z, 320.0, 420.0)
         if disc:
             cv.ellipse(xc, y_sp, rv * 1.05, rv * 0.9, 85.0, 8.0)
         else:
-            cv.bone(xc, y_sp, rv * 1.08, rv * 0.92, 1.4, cort, trab + (300.0 if endplate else 0.0))
+            cv.bone(xc, y_sp, rv * 1.08, rv * 0.92, 1.4, cort, trab + (150.0 if endplate else 0.0))
         canal_y = y_sp + rv * 0.92 + 9.0
         posterior = 0.25 < phase < 0.85
         if posterior:
@@ -626,39 +665,41 @@ class SyntheticSubject:
                 cv.bone(sx, sy, 42 * scap, 3.5, 1.1, self.cortical, self.trabecular, angle=-side * 0.55)
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], px_mm: float) -> np.ndarray:
-    """Unit-variance smooth texture: a coarse (~12 mm) and a fine (~3 mm) band of upsampled Gaussian noise."""
-    h, w = shape
-    out = np.zeros((h, w), dtype=np.float32)
-    for cell_mm, weight in ((12.0, 0.6), (3.0, 0.8)):
-        gh = max(int(h * px_mm / cell_mm), 2) + 1
-        gw = max(int(w * px_mm / cell_mm), 2) + 1
-        coarse = rng.standard_normal((gh, gw), dtype=np.float32)
-        out += weight * cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
-    return out / math.sqrt(0.6**2 + 0.8**2)
+_FIELD_BANDS = {  # name: ((cell size mm, weight), ...): Gaussian noise on a coarse grid, upsampled
+    "texture": ((12.0, 0.6), (3.0, 0.8)),
+    "dx": ((60.0, 1.0),),
+    "dy": ((60.0, 1.0),),
+}
 
 
-def _smooth_noise_volume(rng: np.random.Generator, shape: tuple[int, int, int], spacing: Sequence[float]):
-    """Per-slice texture fields that vary smoothly across slices (one 3D coarse field interpolated along z)."""
+def _random_fields(rng: np.random.Generator, shape: tuple[int, int, int], spacing: Sequence[float]):
+    """Yield, slice by slice, smooth unit-variance random fields (texture, deformation) continuous across slices.
+
+    Each band is a 3D grid of Gaussian noise (cell size in mm) interpolated linearly along z (renormalised to unit
+    variance) and bicubically in-plane.
+    """
     d, h, w = shape
-    sz, sy, _ = spacing
-    bands = []
-    for cell_mm, weight in ((12.0, 0.6), (3.0, 0.8)):
-        gd = max(int(math.ceil(d * sz / cell_mm)), 1) + 2
-        gh = max(int(h * sy / cell_mm), 2) + 1
-        gw = max(int(w * sy / cell_mm), 2) + 1
-        bands.append((rng.standard_normal((gd, gh, gw), dtype=np.float32), cell_mm, weight))
-    norm = math.sqrt(0.6**2 + 0.8**2)
+    sz, px = float(spacing[0]), float(spacing[-1])
+    grids = {}
+    for name, bands in _FIELD_BANDS.items():
+        grids[name] = []
+        for cell_mm, weight in bands:
+            gd = max(int(math.ceil((d - 1) * sz / cell_mm)), 0) + 2
+            gh = max(int(h * px / cell_mm), 2) + 1
+            gw = max(int(w * px / cell_mm), 2) + 1
+            grids[name].append((rng.standard_normal((gd, gh, gw), dtype=np.float32), cell_mm, weight))
     for k in range(d):
-        out = np.zeros((h, w), dtype=np.float32)
-        for grid, cell_mm, weight in bands:
-            pos = k * sz / cell_mm
-            i0 = int(pos)
-            f = pos - i0
-            plane = grid[i0] * (1 - f) + grid[min(i0 + 1, grid.shape[0] - 1)] * f
-            plane = plane / math.sqrt((1 - f) ** 2 + f**2)  # keep unit variance between grid planes
-            out += weight * cv2.resize(plane, (w, h), interpolation=cv2.INTER_CUBIC)
-        yield out / norm
+        out = {}
+        for name, bands in grids.items():
+            field_k = np.zeros((h, w), dtype=np.float32)
+            for grid, cell_mm, weight in bands:
+                pos = k * sz / cell_mm
+                i0 = min(int(pos), grid.shape[0] - 2)
+                f = pos - i0
+                plane = (grid[i0] * (1 - f) + grid[i0 + 1] * f) / math.sqrt((1 - f) ** 2 + f**2)
+                field_k += weight * cv2.resize(plane, (w, h), interpolation=cv2.INTER_CUBIC)
+            out[name] = field_k / math.sqrt(sum(wt**2 for _, _, wt in bands))
+        yield out
 
 
 def _hw(size: int | Sequence[int]) -> tuple[int, int]:
@@ -747,8 +788,8 @@ def synthetic_ct_volume(
     if z_start is None:
         z_start = float(rng.uniform(0.0, max(_TORSO_MM - extent, 0.0)))
     volume = np.empty((d, h, w), dtype=np.float32)
-    for k, texture in enumerate(_smooth_noise_volume(rng, (d, h, w), (sz, sy, sx))):
-        volume[k] = subject.render(z_start + k * sz, (h, w), sy, rng, texture=texture)
+    for k, fields in enumerate(_random_fields(rng, (d, h, w), (sz, sy, sx))):
+        volume[k] = subject.render(z_start + k * sz, (h, w), sy, rng, fields=fields)
     return volume, (sz, sy, sx)
 
 
