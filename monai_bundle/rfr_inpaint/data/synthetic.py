@@ -280,41 +280,50 @@ class SyntheticSubject:
 
     # --- random structures fixed per subject ---------------------------------------------------------------------
     def _vessel_tree(self, rng: np.random.Generator, side: float) -> np.ndarray:
-        """Pulmonary vessel tree of one lung as sample points ``(x, y, z, radius)`` in mm."""
+        """Pulmonary vessels of one lung as tube sample points ``(x, y, z, radius)`` in mm (built vectorised).
+
+        A branching tree from the hilum (each branch splits in two, shorter and thinner, with random turns) plus
+        short peripheral tubes spread through the lung volume, pointing away from the hilum and thinner with
+        distance (a tree alone leaves the periphery empty).
+        """
         hilum = np.array([side * 0.17 * self.bx, -0.05 * self.by, 165.0])
-        segments: list[tuple[np.ndarray, np.ndarray, float]] = []
-        stack = []
-        for direction in ([side * 0.6, 0.1, -1.0], [side * 1.0, 0.1, 0.1], [side * 0.6, 0.1, 1.0],
-                          [side * 0.5, 0.8, 0.6], [side * 0.7, -0.6, 0.3], [side * 0.6, 0.7, -0.5]):
-            d = np.asarray(direction, dtype=float)
-            stack.append((hilum, d / np.linalg.norm(d), 50.0, 5.0, 0))
-        while stack:
-            start, d, length, radius, depth = stack.pop()
-            end = start + d * length
-            segments.append((start, end, radius))
-            if depth >= 7 or radius < 0.5:
-                continue
-            for _ in range(2):
-                nd = d + rng.normal(0.0, 0.45, size=3)
-                nd /= np.linalg.norm(nd)
-                stack.append((end, nd, length * rng.uniform(0.62, 0.8), radius * rng.uniform(0.62, 0.75), depth + 1))
-        # peripheral vessels: short tubes spread through the lung volume, pointing away from the hilum, thinner
-        # with distance (a tree alone leaves the periphery empty)
-        for _ in range(int(rng.integers(350, 500))):
-            p = np.array([side * rng.uniform(0.1, 0.95) * 0.85 * self.bx, rng.uniform(-0.85, 0.95) * 0.8 * self.by,
-                          rng.uniform(0.0, 320.0)])
-            d = p - hilum + rng.normal(0.0, 25.0, size=3)
-            d /= np.linalg.norm(d)
-            dist = float(np.linalg.norm(p - hilum))
-            length = rng.uniform(15.0, 45.0)
-            segments.append((p - d * length / 2, p + d * length / 2, 0.55 + 2.2 * math.exp(-dist / 70.0)))
-        points = []
-        for start, end, radius in segments:
-            n = max(int(np.linalg.norm(end - start) / 0.6), 2)
-            t = np.linspace(0.0, 1.0, n)[:, None]
-            pts = start[None] * (1 - t) + end[None] * t
-            points.append(np.concatenate([pts, np.full((n, 1), radius)], axis=1))
-        return np.concatenate(points).astype(np.float32)
+        roots = np.array([[0.6, 0.1, -1.0], [1.0, 0.1, 0.1], [0.6, 0.1, 1.0], [0.5, 0.8, 0.6], [0.7, -0.6, 0.3],
+                          [0.6, 0.7, -0.5]]) * np.array([side, 1.0, 1.0])
+        dirs = roots / np.linalg.norm(roots, axis=1, keepdims=True)
+        starts = np.repeat(hilum[None], len(dirs), axis=0)
+        lengths = np.full(len(dirs), 50.0)
+        radii = np.full(len(dirs), 5.0)
+        seg_start, seg_end, seg_radius = [], [], []
+        for depth in range(8):
+            ends = starts + dirs * lengths[:, None]
+            seg_start.append(starts)
+            seg_end.append(ends)
+            seg_radius.append(radii)
+            keep = radii >= 0.5
+            if depth == 7 or not keep.any():
+                break
+            n = 2 * int(keep.sum())
+            starts = np.repeat(ends[keep], 2, axis=0)
+            dirs = np.repeat(dirs[keep], 2, axis=0) + rng.normal(0.0, 0.45, size=(n, 3))
+            dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+            lengths = np.repeat(lengths[keep], 2) * rng.uniform(0.62, 0.8, n)
+            radii = np.repeat(radii[keep], 2) * rng.uniform(0.62, 0.75, n)
+        m = int(rng.integers(350, 500))
+        centres = np.stack([side * rng.uniform(0.1, 0.95, m) * 0.85 * self.bx,
+                            rng.uniform(-0.85, 0.95, m) * 0.8 * self.by, rng.uniform(0.0, 320.0, m)], axis=1)
+        pdirs = centres - hilum + rng.normal(0.0, 25.0, size=(m, 3))
+        pdirs /= np.linalg.norm(pdirs, axis=1, keepdims=True)
+        half = rng.uniform(7.5, 22.5, m)[:, None]
+        seg_start.append(centres - pdirs * half)
+        seg_end.append(centres + pdirs * half)
+        seg_radius.append(0.55 + 2.2 * np.exp(-np.linalg.norm(centres - hilum, axis=1) / 70.0))
+        start, end, radius = np.concatenate(seg_start), np.concatenate(seg_end), np.concatenate(seg_radius)
+        counts = np.maximum(np.ceil(np.linalg.norm(end - start, axis=1) / 0.6).astype(np.int64), 2)
+        index = np.repeat(np.arange(len(counts)), counts)
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        t = (np.arange(int(counts.sum())) - offsets[index]) / (counts[index] - 1)
+        points = start[index] + (end - start)[index] * t[:, None]
+        return np.concatenate([points, radius[index, None]], axis=1).astype(np.float32)
 
     def _bowel_loops(self, rng: np.random.Generator) -> list[_Blob]:
         loops = []

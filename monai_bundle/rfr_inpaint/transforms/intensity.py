@@ -30,7 +30,6 @@ from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
 from monai.transforms import MapTransform, ScaleIntensityRange, Transform
 from monai.transforms.utils_pytorch_numpy_unification import percentile
-from monai.utils import convert_data_type
 
 __all__ = [
     "DEFAULT_CT_WINDOW",
@@ -171,12 +170,16 @@ def intensity_forward(img: NdarrayOrTensor, mapping: Mapping[str, Any]) -> Ndarr
         the mapped float32 image, same container type as ``img``.
     """
     a_min, a_max, clip, invert = _check_record(mapping)
-    out = ScaleIntensityRange(a_min=a_min, a_max=a_max, b_min=0.0, b_max=1.0, clip=clip, dtype=np.float32)(img)
+    if isinstance(img, torch.Tensor):
+        out = ScaleIntensityRange(a_min=a_min, a_max=a_max, b_min=0.0, b_max=1.0, clip=clip, dtype=np.float32)(img)
+        return 1.0 - out if invert else out
+    # NumPy stays NumPy (ScaleIntensityRange would return a MetaTensor, and small torch ops are slow on busy CPUs)
+    out = (np.asarray(img, dtype=np.float64) - a_min) * (1.0 / (a_max - a_min))
+    if clip:
+        np.clip(out, 0.0, 1.0, out=out)
     if invert:
         out = 1.0 - out
-    if not isinstance(img, torch.Tensor):  # MONAI returns a MetaTensor for NumPy input: keep the caller's type
-        out = convert_data_type(out, np.ndarray, dtype=np.float32)[0]
-    return out
+    return out.astype(np.float32)
 
 
 def _restore_dtype(values: NdarrayOrTensor, dtype: Any) -> NdarrayOrTensor:
