@@ -104,10 +104,12 @@ class TrainingCheckpointSaver:
     Args:
         save_dir: folder of the checkpoints.
         save_dict: objects with ``state_dict()`` to save, e.g. ``{"network": net, "optimizer": opt,
-            "lr_scheduler": sched, "trainer": trainer}``.
+            "lr_scheduler": sched}``.
         save_interval: iterations between two checkpoints (0: only at the end).
         n_saved: how many recent checkpoints are kept.
         prefix: file name prefix.
+        save_trainer: also save the state of the engine the saver is attached to, as ``"trainer"`` (iteration,
+            epoch), which a config cannot reference from inside the trainer's own handlers.
 
     Raises:
         ValueError: empty ``save_dict`` or a negative interval.
@@ -120,6 +122,7 @@ class TrainingCheckpointSaver:
         save_interval: int = 100,
         n_saved: int = 2,
         prefix: str = "checkpoint",
+        save_trainer: bool = True,
     ) -> None:
         if not save_dict:
             raise ValueError("save_dict must name at least one object to save")
@@ -130,6 +133,7 @@ class TrainingCheckpointSaver:
         self.save_interval = int(save_interval)
         self.n_saved = int(n_saved)
         self.prefix = prefix
+        self.save_trainer = save_trainer
         self._checkpoint: Checkpoint | None = None
         self._last_saved = -1
 
@@ -137,6 +141,8 @@ class TrainingCheckpointSaver:
         """Register the saver on the trainer (rank 0 only)."""
         if _rank() != 0:
             return
+        if self.save_trainer:
+            self.save_dict["trainer"] = engine
         self._checkpoint = Checkpoint(
             to_save=self.save_dict,
             save_handler=AtomicDiskSaver(self.save_dir),
@@ -171,6 +177,7 @@ class ResumeFromCheckpoint:
         enabled: False turns resuming off (a fresh run even when checkpoints exist).
         prefix: file name prefix.
         map_location: device of the loaded tensors (default: where the network lives).
+        load_trainer: also restore the state of the engine the handler is attached to (saved as ``"trainer"``).
 
     Raises:
         CheckpointError: the latest checkpoint cannot be read or does not fit (named in the message).
@@ -183,16 +190,20 @@ class ResumeFromCheckpoint:
         enabled: bool = True,
         prefix: str = "checkpoint",
         map_location: str | torch.device | None = None,
+        load_trainer: bool = True,
     ) -> None:
         self.ckpt_dir = Path(ckpt_dir)
         self.load_dict = dict(load_dict)
         self.enabled = enabled
         self.prefix = prefix
         self.map_location = map_location
+        self.load_trainer = load_trainer
         self.loaded_from: Path | None = None
 
     def attach(self, engine: Engine) -> None:
         """Register on the trainer's ``STARTED`` event."""
+        if self.load_trainer:
+            self.load_dict["trainer"] = engine
         engine.add_event_handler(Events.STARTED, self)
 
     def __call__(self, engine: Engine) -> None:

@@ -1,0 +1,219 @@
+"""The bundle's run commands, each with a tiny budget, from inside ``monai_bundle/`` as users run them.
+
+One training run (the MONAI CLI, 2 iterations on 32 x 32 synthetic slices) is shared by the tests of fine-tuning,
+evaluation, inference and export.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from ignite.engine import Events
+from monai.bundle import ConfigWorkflow
+from PIL import Image
+
+from _bundle_helpers import CONFIGS, LOGGING, META, TINY, cli_args, config_list, run_bundle, write_inference_inputs
+from rfr_inpaint.networks import RFRNet, load_network
+from rfr_inpaint.safe_io import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """``python -m monai.bundle run training ...`` with the tiny budget; returns the bundle root it wrote to."""
+    root = tmp_path_factory.mktemp("bundle")
+    run_bundle(
+        ["run", "training", "--meta_file", "configs/metadata.json", "--config_file", "configs/train.json",
+         "--logging_file", "configs/logging.conf", "--bundle_root", str(root), *cli_args(TINY)]
+    )
+    return root
+
+
+def _workflow(configs: list[str], run_id: str, workflow_type: str = "train", **override) -> ConfigWorkflow:
+    wf = ConfigWorkflow(
+        config_file=[str(CONFIGS / c) for c in configs],
+        meta_file=META,
+        logging_file=LOGGING,
+        run_id=run_id,
+        workflow_type=workflow_type,
+        **override,
+    )
+    wf.initialize()
+    return wf
+
+
+def test_training_writes_model_checkpoint_metrics_and_pngs(trained: Path):
+    model = trained / "models" / "model.pt"
+    assert model.is_file() and (trained / "models" / "train" / "model.pt").is_file()
+    net = load_network(model)  # a bare state dict of RFRNet
+    assert isinstance(net, RFRNet) and net.in_channels == 1
+    ckpt = load_checkpoint(trained / "models" / "train" / "checkpoint_2.pt")
+    assert set(ckpt) == {"network", "optimizer", "lr_scheduler", "best_model", "trainer"}
+    assert ckpt["trainer"]["iteration"] == 2 and ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(2e-4)
+    with open(trained / "eval" / "validation_history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["iteration"]) for r in rows] == [2]
+    for name in ("val_ssim", "val_psnr", "val_rmse", "val_mae"):
+        assert math.isfinite(float(rows[0][name]))
+    assert -1.0 <= float(rows[0]["val_ssim"]) <= 1.0
+    metrics = dict(line.split(",") for line in (trained / "eval" / "metrics.csv").read_text().split())
+    assert float(metrics["val_ssim"]) == pytest.approx(float(rows[0]["val_ssim"]), rel=1e-4)
+    assert ckpt["best_model"]["best_metric"] == pytest.approx(float(rows[0]["val_ssim"]), rel=1e-4)
+    examples = trained / "eval" / "examples"
+    for k in range(2):  # 2 validation images
+        views = {v: np.asarray(Image.open(examples / f"example_{k}_{v}.png")) for v in
+                 ("input", "result", "truth", "difference", "panel")}
+        for v in ("input", "result", "truth", "difference"):
+            assert views[v].shape == (32, 32) and views[v].dtype == np.uint8
+        assert views["panel"].shape == (32, 4 * 32 + 3 * 2)
+        known = views["input"] != 128  # the hole is drawn mid-gray in the input view
+        assert np.array_equal(views["result"][known], views["truth"][known])
+        assert (views["difference"][known] == 0).all()  # composited: no difference outside the hole
+
+
+def test_bundle_properties_are_complete(tmp_path: Path):
+    train = _workflow(["train.json"], "training", bundle_root=str(tmp_path), **TINY)
+    assert not train.check_properties()
+    write_inference_inputs(tmp_path / "in")
+    infer = _workflow(["inference.json"], "inference", "infer", dataset_dir=str(tmp_path / "in"), model_path=None)
+    assert not infer.check_properties()
+
+
+def test_resume_continues_from_the_last_checkpoint_after_a_crash(tmp_path: Path):
+    budget = dict(TINY, max_epochs=2, checkpoint_interval=1)
+    first = _workflow(["train.json"], "training", bundle_root=str(tmp_path), **budget)
+    trainer = first.parser.get_parsed_content("train#trainer")
+
+    @trainer.on(Events.ITERATION_COMPLETED(once=3))
+    def crash(engine):
+        raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="Failed to evaluate"):
+        first.run()
+    ckpt_dir = tmp_path / "models" / "train"
+    assert sorted(p.name for p in ckpt_dir.glob("checkpoint_*.pt")) == ["checkpoint_2.pt", "checkpoint_3.pt"]
+    saved = load_checkpoint(ckpt_dir / "checkpoint_3.pt")
+
+    second = _workflow(["train.json"], "training", bundle_root=str(tmp_path), **budget)
+    trainer = second.parser.get_parsed_content("train#trainer")
+    started: list[int] = []
+    trainer.add_event_handler(Events.ITERATION_STARTED, lambda e: started.append(e.state.iteration))
+    network = second.parser.get_parsed_content("network")
+    net_state: dict = {}
+    trainer.add_event_handler(
+        Events.ITERATION_STARTED(once=4), lambda e: net_state.update({k: v.clone() for k, v in network.state_dict().items()})
+    )
+    second.run()
+    assert started == [4]  # iterations 1-3 were done before the crash
+    for key, value in saved["network"].items():  # the network was the checkpoint's when iteration 4 started
+        assert torch.equal(net_state[key], value), key
+    optimizer = second.parser.get_parsed_content("optimizer")
+    steps = {float(s["step"]) for s in optimizer.state_dict()["state"].values()}
+    assert steps == {4.0}  # Adam's moments continued from step 3
+    assert second.parser.get_parsed_content("lr_scheduler").last_epoch == 2
+    with open(tmp_path / "eval" / "validation_history.csv") as f:
+        assert [int(r["iteration"]) for r in csv.DictReader(f)] == [2, 4]
+    second.finalize()
+
+    # A finished run restarted with the same budget does nothing more; raising max_epochs extends it.
+    third = _workflow(["train.json"], "training", bundle_root=str(tmp_path), **dict(budget, max_epochs=2))
+    third.run()
+    assert third.parser.get_parsed_content("train#trainer").state.iteration == 4
+
+
+def test_finetune_starts_from_trained_model_with_frozen_batchnorm(trained: Path, tmp_path: Path):
+    root = tmp_path / "ft"
+    shutil.copytree(trained / "models", root / "models")
+    wf = _workflow(["train.json", "finetune.json"], "training", bundle_root=str(root), **dict(TINY, max_epochs=1))
+    optimizer = wf.parser.get_parsed_content("optimizer")
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(5e-5)
+    trained_state = load_checkpoint(trained / "models" / "train" / "model.pt")
+    network = wf.parser.get_parsed_content("network")
+    for key, value in trained_state.items():
+        assert torch.equal(network.state_dict()[key], value), key
+    wf.run()
+    wf.finalize()
+    after = load_checkpoint(root / "models" / "finetune" / "checkpoint_2.pt")["network"]
+    bn_buffers = [k for k in trained_state if k.endswith(("running_mean", "running_var"))]
+    assert bn_buffers and all(torch.equal(after[k], trained_state[k]) for k in bn_buffers)
+    assert not torch.equal(after["head_pconv1.weight"], trained_state["head_pconv1.weight"])
+    assert (root / "models" / "finetune" / "model.pt").is_file()
+
+
+def test_evaluation_against_baselines_is_written_and_reproducible(trained: Path, tmp_path: Path):
+    outputs = []
+    for run in range(2):
+        out = tmp_path / f"eval{run}"
+        wf = _workflow(["train.json", "evaluate.json"], "evaluating", bundle_root=str(trained), output_dir=str(out),
+                       num_test_images=3, **{k: v for k, v in TINY.items() if k in ("image_size", "batch_size", "device")})
+        wf.run()
+        wf.finalize()
+        outputs.append(out)
+    summary = json.loads((outputs[0] / "summary.json").read_text())
+    assert list(summary["metrics"]) == ["rfr", "biharmonic", "telea", "ns", "mean"]
+    for method, metrics in summary["metrics"].items():
+        for name in ("ssim", "psnr", "rmse", "mae"):
+            assert metrics[name]["n"] == 3 and math.isfinite(metrics[name]["mean"]) and metrics[name]["std"] >= 0
+    with open(outputs[0] / "per_image.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 * 5 and {r["index"] for r in rows} == {"0", "1", "2"}
+    for index in "012":  # every method saw the same hole
+        assert len({r["hole_fraction"] for r in rows if r["index"] == index}) == 1
+    means = {m: float(np.mean([float(r["ssim"]) for r in rows if r["method"] == m])) for m in summary["metrics"]}
+    for method, value in means.items():
+        assert value == pytest.approx(summary["metrics"][method]["ssim"]["mean"], abs=1e-5)
+    table = (outputs[0] / "summary.md").read_text().splitlines()
+    assert len(table) == 2 + 5 and table[2].startswith("| rfr |")
+    # the same images and seeded masks in a second run
+    assert (outputs[1] / "per_image.csv").read_text() == (outputs[0] / "per_image.csv").read_text()
+
+
+def test_inference_writes_results_in_the_inputs_format_and_units(trained: Path, tmp_path: Path):
+    inputs = write_inference_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    run_bundle(
+        ["run", "inference", "--meta_file", "configs/metadata.json", "--config_file", "configs/inference.json",
+         "--logging_file", "configs/logging.conf", "--bundle_root", str(trained), "--dataset_dir", str(tmp_path / "in"),
+         "--output_dir", str(out), "--device", "$torch.device('cpu')"]
+    )
+    for name, result_name in (("volume", "ct_inpainted.nii.gz"), ("slice", "slice_inpainted.nrrd")):
+        src = sitk.ReadImage(str(inputs[name]))
+        res = sitk.ReadImage(str(out / result_name))
+        assert res.GetPixelID() == src.GetPixelID() == sitk.sitkInt16
+        assert res.GetSize() == src.GetSize() and res.GetSpacing() == pytest.approx(src.GetSpacing())
+        assert res.GetOrigin() == pytest.approx(src.GetOrigin())
+        a, b = sitk.GetArrayFromImage(src), sitk.GetArrayFromImage(res)
+        hole = sitk.GetArrayFromImage(sitk.ReadImage(str(inputs[f"{name}_mask"]))) > 0
+        assert np.array_equal(a[~hole], b[~hole])  # known pixels bit-identical, in HU
+        assert not np.array_equal(a[hole], b[hole])  # the hole was filled
+        assert b.min() >= -1024 and b.max() <= 3071  # the CT window's range
+
+
+def test_ckpt_export_torchscript_matches_eager(trained: Path, tmp_path: Path):
+    ts = tmp_path / "model.ts"
+    run_bundle(
+        ["ckpt_export", "network_def", "--filepath", str(ts), "--ckpt_file", str(trained / "models" / "model.pt"),
+         "--meta_file", "configs/metadata.json", "--config_file", "configs/inference.json"]
+    )
+    scripted = torch.jit.load(str(ts), map_location="cpu").eval()
+    eager = load_network(trained / "models" / "model.pt").eval()
+    torch.manual_seed(0)
+    image = torch.rand(2, 1, 40, 44)  # not a multiple of 16: the padding path is exported too
+    hole = torch.zeros(2, 1, 40, 44)
+    hole[:, :, 10:22, 8:30] = 1
+    with torch.no_grad():
+        expected, got = eager(image, hole), scripted(image, hole)
+    assert got.shape == (2, 1, 40, 44)
+    assert torch.allclose(got, expected, atol=1e-5, rtol=0)
+    extra = {"metadata.json": ""}
+    torch.jit.load(str(ts), _extra_files=extra)
+    assert json.loads(extra["metadata.json"])["network_data_format"]["inputs"]["hole"]["num_channels"] == 1
