@@ -85,10 +85,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError or EOFError depending on the damage
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        text = str(e)
+        # torch's message starts with generic advice; the line that says what was found is the useful one.
+        detail = next((ln.strip() for ln in text.splitlines() if "GLOBAL" in ln or "Unsupported" in ln), "")
+        if "GLOBAL" in text or "global" in detail:
             raise CheckpointError(
-                f"{path}: refused to load; the checkpoint holds objects other than tensors (e.g. pickled code), "
-                f"which are never executed ({msg})"
+                f"{path}: refused to load; the checkpoint holds objects other than tensors and plain containers "
+                f"(pickled code is never executed): {detail}"
             ) from e
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {msg})") from e
+        detail = detail or (text.splitlines()[0] if text else type(e).__name__)
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {detail})") from e
