@@ -182,6 +182,9 @@ class RFRNet(nn.Module):
             x = x * m
             feat_sum = feat_sum + x * m
             mask_sum = mask_sum + m
+        # The attention scores ((H/8 * W/8)^2 per image) are not needed by the tail: free them before it runs at full
+        # resolution, so that the two never coexist (the peak of a large slice).
+        del prev_scores, prev_mask
         count = float(self.num_recurrences + 1)
         x = (feat_sum / count) / (mask_sum / count + 1e-7)
         x = F.leaky_relu(self.up_bn(self.up_deconv(x)))
