@@ -50,11 +50,13 @@ DEFAULT_CONTEXT = 32
 #: inference modes of :class:`RFRInpainter`.
 MODES = ("roi", "full")
 
-# Peak memory model of one RFR-Net forward without autograd, in bytes, for a padded H x W input (fit to measured
-# peaks of ``bench/bench_memory.py``, float32): the attention scores (h*w)^2 with h, w = H/8, W/8 (kept for the next
-# recurrence, the floor), plus one chunk of score temporaries, plus feature maps proportional to H*W.
+# Peak memory model of one RFR-Net forward without autograd, in bytes, for a padded H x W input: the attention scores
+# (h*w)^2 with h, w = H/8, W/8 (kept for the next recurrence, the floor), three chunks of score temporaries, feature
+# maps proportional to H*W, and a fixed part (allocator and oneDNN scratch). Fit, with a margin, to the peaks measured
+# by ``bench/bench_memory.py`` (float32, CPU; see bench/README.md).
 _SCORE_BYTES = 4
-_FEATURE_BYTES_PER_PIXEL = 2600
+_FEATURE_BYTES_PER_PIXEL = 720
+_FIXED_BYTES = 100 * 2**20
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -76,15 +78,15 @@ def estimate_forward_bytes(height: int, width: int, batch: int = 1, chunk_elemen
         chunk_elements: the attention's chunk size (``RFRNet(attention_chunk_elements=...)``).
 
     Returns:
-        bytes: attention scores ``(H/8 * W/8)^2``, one chunk of score temporaries and ~2.6 kB of features per pixel,
-        per image.
+        bytes: per image the attention scores ``(H/8 * W/8)^2`` (float32), three chunks of score temporaries and
+        720 bytes of features per pixel, plus 100 MiB once.
     """
     h = math.ceil(height / 16) * 16
     w = math.ceil(width / 16) * 16
     positions = (h // 8) * (w // 8)
     chunk = min(positions * positions, max(chunk_elements, positions * (w // 8)))
     per_image = _SCORE_BYTES * (positions * positions + 3 * chunk) + _FEATURE_BYTES_PER_PIXEL * h * w
-    return int(batch * per_image)
+    return int(batch * per_image + _FIXED_BYTES)
 
 
 def _available_memory_bytes(device: torch.device) -> int:
@@ -390,7 +392,8 @@ class RFRInpainter:
                 f"limit of {limit / 2**30:.2f} GiB (memory_limit_gib); use ROI mode with smaller holes, a smaller "
                 f"image, or raise the limit"
             )
-        size = max(1, min(self.batch_size, limit // one))
+        per_image = one - estimate_forward_bytes(height, width, 0, self._chunk_elements())
+        size = max(1, min(self.batch_size, (limit - one) // per_image + 1))
         for start in range(0, count, size):
             yield start, min(count, start + size)
 
