@@ -190,7 +190,9 @@ def test_memory_limit_shrinks_batches_and_refuses_what_cannot_fit(net):
     images, holes = _stack(3, 64)
     holes[:, 20:40, 20:40] = True
     one = estimate_forward_bytes(64, 64, 1)
-    inpainter = RFRInpainter(net, device="cpu", mode="full", batch_size=8, memory_limit_gib=1.5 * one / 2**30)
+    per_image = one - estimate_forward_bytes(64, 64, 0)
+    limit = (one + 0.5 * per_image) / 2**30  # room for one image, not two
+    inpainter = RFRInpainter(net, device="cpu", mode="full", batch_size=8, memory_limit_gib=limit)
     calls = _CountingForward(inpainter)
     out = inpainter(images, holes)
     assert [s[0] for s in calls.shapes] == [1, 1, 1]
