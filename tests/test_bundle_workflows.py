@@ -89,7 +89,7 @@ def test_bundle_properties_are_complete(tmp_path: Path):
 
 
 def test_resume_continues_from_the_last_checkpoint_after_a_crash(tmp_path: Path):
-    budget = dict(TINY, max_epochs=2, checkpoint_interval=1)
+    budget = dict(TINY, max_epochs=2, checkpoint_interval=2)
     first = _workflow(["train.json"], "training", bundle_root=str(tmp_path), **budget)
     trainer = first.parser.get_parsed_content("train#trainer")
 
@@ -100,8 +100,8 @@ def test_resume_continues_from_the_last_checkpoint_after_a_crash(tmp_path: Path)
     with pytest.raises(RuntimeError, match="Failed to evaluate"):
         first.run()
     ckpt_dir = tmp_path / "models" / "train"
-    assert sorted(p.name for p in ckpt_dir.glob("checkpoint_*.pt")) == ["checkpoint_2.pt", "checkpoint_3.pt"]
-    saved = load_checkpoint(ckpt_dir / "checkpoint_3.pt")
+    assert sorted(p.name for p in ckpt_dir.glob("checkpoint_*.pt")) == ["checkpoint_2.pt"]
+    saved = load_checkpoint(ckpt_dir / "checkpoint_2.pt")
 
     second = _workflow(["train.json"], "training", bundle_root=str(tmp_path), **budget)
     trainer = second.parser.get_parsed_content("train#trainer")
@@ -110,21 +110,21 @@ def test_resume_continues_from_the_last_checkpoint_after_a_crash(tmp_path: Path)
     network = second.parser.get_parsed_content("network")
     net_state: dict = {}
     trainer.add_event_handler(
-        Events.ITERATION_STARTED(once=4), lambda e: net_state.update({k: v.clone() for k, v in network.state_dict().items()})
+        Events.ITERATION_STARTED(once=3), lambda e: net_state.update({k: v.clone() for k, v in network.state_dict().items()})
     )
     second.run()
-    assert started == [4]  # iterations 1-3 were done before the crash
-    for key, value in saved["network"].items():  # the network was the checkpoint's when iteration 4 started
+    assert started == [3, 4]  # iterations 1-2 were checkpointed before the crash at iteration 3
+    for key, value in saved["network"].items():  # the network was the checkpoint's when iteration 3 started
         assert torch.equal(net_state[key], value), key
     optimizer = second.parser.get_parsed_content("optimizer")
     steps = {float(s["step"]) for s in optimizer.state_dict()["state"].values()}
-    assert steps == {4.0}  # Adam's moments continued from step 3
+    assert steps == {4.0}  # Adam's moments continued from step 2
     assert second.parser.get_parsed_content("lr_scheduler").last_epoch == 2
     with open(tmp_path / "eval" / "validation_history.csv") as f:
         assert [int(r["iteration"]) for r in csv.DictReader(f)] == [2, 4]
     second.finalize()
 
-    # A finished run restarted with the same budget does nothing more; raising max_epochs extends it.
+    # A finished run restarted with the same budget does nothing more.
     third = _workflow(["train.json"], "training", bundle_root=str(tmp_path), **dict(budget, max_epochs=2))
     third.run()
     assert third.parser.get_parsed_content("train#trainer").state.iteration == 4

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,9 @@ class TrainingCheckpointSaver:
     """Save everything needed to resume (network, optimizer, LR scheduler, trainer and evaluator state) every
     ``save_interval`` iterations and when training completes, as ``<save_dir>/<prefix>_<iteration>.pt``.
 
-    Files are written atomically and only the ``n_saved`` most recent are kept. Only rank 0 writes in a distributed
+    Files are written atomically and only the ``n_saved`` most recent are kept. A checkpoint that falls on the last
+    iteration of an epoch is written at the end of the epoch, after the epoch-level handlers attached before this
+    one (attach it last), so that a resumed run neither repeats nor misses an LR-schedule step or a validation. Only rank 0 writes in a distributed
     run; DDP-wrapped networks are saved unwrapped (Ignite's :class:`~ignite.handlers.Checkpoint`).
 
     Args:
@@ -152,11 +155,26 @@ class TrainingCheckpointSaver:
             filename_pattern=f"{self.prefix}_{{global_step}}.{{ext}}",
         )
         if self.save_interval > 0:
-            engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.save_interval), self._save)
+            engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.save_interval), self._save_within_epoch)
+            engine.add_event_handler(Events.EPOCH_COMPLETED, self._save_at_epoch_end)
         engine.add_event_handler(Events.COMPLETED, self._save)
+
+    def _save_within_epoch(self, engine: Engine) -> None:
+        # The last iteration of an epoch is saved at EPOCH_COMPLETED instead, after the epoch-level handlers attached
+        # before this one (LR schedule, validation, best model) have run, so that a resume does not repeat them.
+        if engine.state.epoch_length and engine.state.iteration % engine.state.epoch_length == 0:
+            return
+        self._save(engine)
+
+    def _save_at_epoch_end(self, engine: Engine) -> None:
+        if engine.state.iteration % self.save_interval == 0:
+            self._save(engine)
 
     def _save(self, engine: Engine) -> None:
         if self._checkpoint is None or engine.state.iteration == self._last_saved:
+            return
+        if (self.save_dir / f"{self.prefix}_{engine.state.iteration}.pt").exists():  # e.g. a finished run restarted
+            self._last_saved = engine.state.iteration
             return
         self._checkpoint(engine)
         self._last_saved = engine.state.iteration
@@ -230,6 +248,19 @@ class ResumeFromCheckpoint:
         logger.info(f"resumed from {path} at iteration {engine.state.iteration} (epoch {engine.state.epoch})")
 
 
+def _atomic_link_or_copy(source: Path, destination: Path) -> None:
+    """Make ``destination`` a hard link to ``source`` (a copy where links are not possible), replacing it atomically.
+
+    A later atomic replacement of ``source`` gives it a new inode, so the destination keeps this content.
+    """
+    with atomic_path(destination) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+
+
 class BestModelSaver:
     """Write the network's weights (a bare state dict, unwrapped from DDP) to each of ``save_paths`` every time the
     evaluator's key metric improves, atomically. Attach to the evaluator; only rank 0 writes.
@@ -280,8 +311,9 @@ class BestModelSaver:
         if _rank() != 0 or engine.state.best_metric_epoch != engine.state.epoch:
             return
         state = {k: v.detach().cpu() for k, v in unwrap(self.network).state_dict().items()}
-        for path in self.paths:
-            atomic_torch_save(state, path)
+        atomic_torch_save(state, self.paths[0])
+        for path in self.paths[1:]:
+            _atomic_link_or_copy(self.paths[0], path)
         logger.info(f"key metric improved to {engine.state.best_metric:.4f}: saved {', '.join(map(str, self.paths))}")
 
 
