@@ -1,4 +1,4 @@
-"""``configs/multi_gpu_train.json``: DistributedDataParallel training through ``torchrun`` with 2 CPU processes (gloo)."""
+"""``configs/multi_gpu_train.json``: DistributedDataParallel training through ``torchrun``, 2 CPU processes (gloo)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from _bundle_helpers import TINY, cli_args, config_list, run_bundle
 from rfr_inpaint.networks import load_network
 from rfr_inpaint.safe_io import load_checkpoint
@@ -24,9 +23,19 @@ def test_torchrun_two_processes_on_cpu(tmp_path: Path):
     budget = dict(TINY, num_train_images=8, num_val_images=4)
     budget.pop("device")  # multi_gpu_train.json picks the device from LOCAL_RANK (CPU without CUDA)
     proc = run_bundle(
-        ["run", "training", "--meta_file", "configs/metadata.json",
-         "--config_file", config_list("train.json", "multi_gpu_train.json"),
-         "--logging_file", "configs/logging.conf", "--bundle_root", str(tmp_path), *cli_args(budget)],
+        [
+            "run",
+            "training",
+            "--meta_file",
+            "configs/metadata.json",
+            "--config_file",
+            config_list("train.json", "multi_gpu_train.json"),
+            "--logging_file",
+            "configs/logging.conf",
+            "--bundle_root",
+            str(tmp_path),
+            *cli_args(budget),
+        ],
         launcher=[*launcher, "--nproc_per_node", "2", "--master_port", "29517"],
     )
     output = proc.stdout + proc.stderr

@@ -16,11 +16,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from _bundle_helpers import CONFIGS, LOGGING, META, TINY, cli_args, run_bundle, write_inference_inputs
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
 from PIL import Image
-
-from _bundle_helpers import CONFIGS, LOGGING, META, TINY, cli_args, config_list, run_bundle, write_inference_inputs
 from rfr_inpaint.networks import RFRNet, load_network
 from rfr_inpaint.safe_io import load_checkpoint
 
@@ -32,8 +31,19 @@ def trained(tmp_path_factory) -> Path:
     """``python -m monai.bundle run training ...`` with the tiny budget; returns the bundle root it wrote to."""
     root = tmp_path_factory.mktemp("bundle")
     run_bundle(
-        ["run", "training", "--meta_file", "configs/metadata.json", "--config_file", "configs/train.json",
-         "--logging_file", "configs/logging.conf", "--bundle_root", str(root), *cli_args(TINY)]
+        [
+            "run",
+            "training",
+            "--meta_file",
+            "configs/metadata.json",
+            "--config_file",
+            "configs/train.json",
+            "--logging_file",
+            "configs/logging.conf",
+            "--bundle_root",
+            str(root),
+            *cli_args(TINY),
+        ]
     )
     return root
 
@@ -70,8 +80,10 @@ def test_training_writes_model_checkpoint_metrics_and_pngs(trained: Path):
     assert ckpt["best_model"]["best_metric"] == pytest.approx(float(rows[0]["val_ssim"]), rel=1e-4)
     examples = trained / "eval" / "examples"
     for k in range(2):  # 2 validation images
-        views = {v: np.asarray(Image.open(examples / f"example_{k}_{v}.png")) for v in
-                 ("input", "result", "truth", "difference", "panel")}
+        views = {
+            v: np.asarray(Image.open(examples / f"example_{k}_{v}.png"))
+            for v in ("input", "result", "truth", "difference", "panel")
+        }
         for v in ("input", "result", "truth", "difference"):
             assert views[v].shape == (32, 32) and views[v].dtype == np.uint8
         assert views["panel"].shape == (32, 4 * 32 + 3 * 2)
@@ -110,7 +122,8 @@ def test_resume_continues_from_the_last_checkpoint_after_a_crash(tmp_path: Path)
     network = second.parser.get_parsed_content("network")
     net_state: dict = {}
     trainer.add_event_handler(
-        Events.ITERATION_STARTED(once=3), lambda e: net_state.update({k: v.clone() for k, v in network.state_dict().items()})
+        Events.ITERATION_STARTED(once=3),
+        lambda e: net_state.update({k: v.clone() for k, v in network.state_dict().items()}),
     )
     second.run()
     assert started == [3, 4]  # iterations 1-2 were checkpointed before the crash at iteration 3
@@ -153,8 +166,14 @@ def test_evaluation_against_baselines_is_written_and_reproducible(trained: Path,
     outputs = []
     for run in range(2):
         out = tmp_path / f"eval{run}"
-        wf = _workflow(["train.json", "evaluate.json"], "evaluating", bundle_root=str(trained), output_dir=str(out),
-                       num_test_images=3, **{k: v for k, v in TINY.items() if k in ("image_size", "batch_size", "device")})
+        wf = _workflow(
+            ["train.json", "evaluate.json"],
+            "evaluating",
+            bundle_root=str(trained),
+            output_dir=str(out),
+            num_test_images=3,
+            **{k: v for k, v in TINY.items() if k in ("image_size", "batch_size", "device")},
+        )
         wf.run()
         wf.finalize()
         outputs.append(out)
@@ -181,9 +200,24 @@ def test_inference_writes_results_in_the_inputs_format_and_units(trained: Path, 
     inputs = write_inference_inputs(tmp_path / "in")
     out = tmp_path / "out"
     run_bundle(
-        ["run", "inference", "--meta_file", "configs/metadata.json", "--config_file", "configs/inference.json",
-         "--logging_file", "configs/logging.conf", "--bundle_root", str(trained), "--dataset_dir", str(tmp_path / "in"),
-         "--output_dir", str(out), "--device", "$torch.device('cpu')"]
+        [
+            "run",
+            "inference",
+            "--meta_file",
+            "configs/metadata.json",
+            "--config_file",
+            "configs/inference.json",
+            "--logging_file",
+            "configs/logging.conf",
+            "--bundle_root",
+            str(trained),
+            "--dataset_dir",
+            str(tmp_path / "in"),
+            "--output_dir",
+            str(out),
+            "--device",
+            "$torch.device('cpu')",
+        ]
     )
     for name, result_name in (("volume", "ct_inpainted.nii.gz"), ("slice", "slice_inpainted.nrrd")):
         src = sitk.ReadImage(str(inputs[name]))
@@ -201,8 +235,18 @@ def test_inference_writes_results_in_the_inputs_format_and_units(trained: Path, 
 def test_ckpt_export_torchscript_matches_eager(trained: Path, tmp_path: Path):
     ts = tmp_path / "model.ts"
     run_bundle(
-        ["ckpt_export", "network_def", "--filepath", str(ts), "--ckpt_file", str(trained / "models" / "model.pt"),
-         "--meta_file", "configs/metadata.json", "--config_file", "configs/inference.json"]
+        [
+            "ckpt_export",
+            "network_def",
+            "--filepath",
+            str(ts),
+            "--ckpt_file",
+            str(trained / "models" / "model.pt"),
+            "--meta_file",
+            "configs/metadata.json",
+            "--config_file",
+            "configs/inference.json",
+        ]
     )
     scripted = torch.jit.load(str(ts), map_location="cpu").eval()
     eager = load_network(trained / "models" / "model.pt").eval()

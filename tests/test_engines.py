@@ -10,8 +10,6 @@ import pytest
 import torch
 from ignite.engine import Events
 from PIL import Image
-from torch import nn
-
 from rfr_inpaint.engines import PrepareInpaintingBatch, RFREvaluator, RFRTrainer, freeze_batchnorm
 from rfr_inpaint.handlers import (
     BestModelSaver,
@@ -23,6 +21,7 @@ from rfr_inpaint.handlers import (
 )
 from rfr_inpaint.losses import RFRLoss
 from rfr_inpaint.safe_io import CheckpointError, load_checkpoint
+from torch import nn
 
 
 class TinyInpainter(nn.Module):
@@ -56,9 +55,15 @@ def _loss() -> RFRLoss:
 
 def _trainer(net: nn.Module, freeze_bn: bool = False, handlers: list | None = None, epochs: int = 1) -> RFRTrainer:
     return RFRTrainer(
-        device="cpu", max_epochs=epochs, train_data_loader=_batches(), network=net,
-        optimizer=torch.optim.Adam(net.parameters(), 1e-2), loss_function=_loss(), freeze_bn=freeze_bn,
-        train_handlers=handlers, decollate=False,
+        device="cpu",
+        max_epochs=epochs,
+        train_data_loader=_batches(),
+        network=net,
+        optimizer=torch.optim.Adam(net.parameters(), 1e-2),
+        loss_function=_loss(),
+        freeze_bn=freeze_bn,
+        train_handlers=handlers,
+        decollate=False,
     )
 
 
@@ -108,9 +113,15 @@ def test_freeze_bn_keeps_running_statistics():
 
 def test_non_finite_loss_stops_training():
     net = TinyInpainter()
-    trainer = RFRTrainer(device="cpu", max_epochs=1, train_data_loader=_batches(), network=net,
-                         optimizer=torch.optim.SGD(net.parameters(), 0.1),
-                         loss_function=lambda p, t, h: (p * float("nan")).mean(), decollate=False)
+    trainer = RFRTrainer(
+        device="cpu",
+        max_epochs=1,
+        train_data_loader=_batches(),
+        network=net,
+        optimizer=torch.optim.SGD(net.parameters(), 0.1),
+        loss_function=lambda p, t, h: (p * float("nan")).mean(),
+        decollate=False,
+    )
     with pytest.raises(ValueError, match="non-finite training loss"):
         trainer.run()
 
@@ -149,8 +160,16 @@ def test_checkpoint_saver_resume_and_errors(tmp_path: Path):
     net = TinyInpainter()
     opt = torch.optim.Adam(net.parameters(), 1e-2)
     saver = TrainingCheckpointSaver(tmp_path, {"network": net, "optimizer": opt}, save_interval=1, n_saved=2)
-    trainer = RFRTrainer(device="cpu", max_epochs=2, train_data_loader=_batches(), network=net, optimizer=opt,
-                         loss_function=_loss(), train_handlers=[saver], decollate=False)
+    trainer = RFRTrainer(
+        device="cpu",
+        max_epochs=2,
+        train_data_loader=_batches(),
+        network=net,
+        optimizer=opt,
+        loss_function=_loss(),
+        train_handlers=[saver],
+        decollate=False,
+    )
     trainer.run()
     assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["checkpoint_3.pt", "checkpoint_4.pt"]
     assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint_4.pt"
@@ -161,8 +180,16 @@ def test_checkpoint_saver_resume_and_errors(tmp_path: Path):
     net2 = TinyInpainter()
     opt2 = torch.optim.Adam(net2.parameters(), 1e-2)
     resume = ResumeFromCheckpoint(tmp_path, {"network": net2, "optimizer": opt2})
-    trainer2 = RFRTrainer(device="cpu", max_epochs=3, train_data_loader=_batches(), network=net2, optimizer=opt2,
-                          loss_function=_loss(), train_handlers=[resume], decollate=False)
+    trainer2 = RFRTrainer(
+        device="cpu",
+        max_epochs=3,
+        train_data_loader=_batches(),
+        network=net2,
+        optimizer=opt2,
+        loss_function=_loss(),
+        train_handlers=[resume],
+        decollate=False,
+    )
     seen = []
     trainer2.add_event_handler(Events.ITERATION_STARTED, lambda e: seen.append(e.state.iteration))
     trainer2.run()
@@ -170,8 +197,16 @@ def test_checkpoint_saver_resume_and_errors(tmp_path: Path):
 
     (tmp_path / "checkpoint_9.pt").write_bytes(b"not a checkpoint")
     broken = ResumeFromCheckpoint(tmp_path, {"network": TinyInpainter()})
-    trainer3 = RFRTrainer(device="cpu", max_epochs=1, train_data_loader=_batches(), network=net2, optimizer=opt2,
-                          loss_function=_loss(), train_handlers=[broken], decollate=False)
+    trainer3 = RFRTrainer(
+        device="cpu",
+        max_epochs=1,
+        train_data_loader=_batches(),
+        network=net2,
+        optimizer=opt2,
+        loss_function=_loss(),
+        train_handlers=[broken],
+        decollate=False,
+    )
     with pytest.raises(CheckpointError, match="checkpoint_9.pt"):
         trainer3.run()
     disabled = ResumeFromCheckpoint(tmp_path, {"network": TinyInpainter()}, enabled=False)
@@ -186,8 +221,13 @@ def test_best_model_saver_keeps_the_best_across_resume(tmp_path: Path):
     saver.load_state_dict({"best_metric": 0.99, "best_metric_epoch": 3})  # before attach: applied when attached
     from rfr_inpaint.metrics import MaskedSSIMHandler
 
-    evaluator = RFREvaluator(device="cpu", val_data_loader=_batches(), network=net,
-                             key_val_metric={"val_ssim": MaskedSSIMHandler()}, val_handlers=[saver])
+    evaluator = RFREvaluator(
+        device="cpu",
+        val_data_loader=_batches(),
+        network=net,
+        key_val_metric={"val_ssim": MaskedSSIMHandler()},
+        val_handlers=[saver],
+    )
     assert evaluator.state.best_metric == 0.99
     evaluator.run(global_epoch=4)
     assert not (tmp_path / "model.pt").exists()  # the tiny network does not beat 0.99

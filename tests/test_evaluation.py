@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from rfr_inpaint.baselines import make_baseline
 from rfr_inpaint.engines import RFREvaluator
 from rfr_inpaint.evaluation import METRICS, BaselineComparison, compare, format_table, score, summarize, write_results
@@ -109,8 +108,13 @@ class _Copy(torch.nn.Module):
 
 def test_baseline_comparison_handler_on_an_evaluator(tmp_path: Path):
     truths, holes = _data(4)
-    loader = [{"image": torch.from_numpy(truths[i:i + 2, None]), "hole": torch.from_numpy(holes[i:i + 2, None].astype(np.float32))}
-              for i in (0, 2)]
+    loader = [
+        {
+            "image": torch.from_numpy(truths[i : i + 2, None]),
+            "hole": torch.from_numpy(holes[i : i + 2, None].astype(np.float32)),
+        }
+        for i in (0, 2)
+    ]
     handler = BaselineComparison(tmp_path, baselines=("mean", "ns"), extra={"run": 1})
     evaluator = RFREvaluator(device="cpu", val_data_loader=loader, network=_Copy(), val_handlers=[handler])
     evaluator.run()

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from _bundle_helpers import BUNDLE_DIR
+from PIL import Image
 from rfr_inpaint.experiments import expand_grid, load_spec, main, plan_runs, setting_label
 
 
@@ -24,7 +23,9 @@ def test_expand_grid_and_plans():
     grid = [{"kind": "strips", "count": [1, 2], "orientation": ["horizontal", "vertical"]}, {"kind": "square"}]
     settings = expand_grid(grid)
     assert len(settings) == 5 and settings[0] == {"kind": "strips", "count": 1, "orientation": "horizontal"}
-    assert setting_label(settings[-1]) == "square" and setting_label(settings[1]) == "strips count=1 orientation=vertical"
+    assert (
+        setting_label(settings[-1]) == "square" and setting_label(settings[1]) == "strips count=1 orientation=vertical"
+    )
     spec = {"grid": {"kind": "square", "hole_ratio": [4, 8, 4]}}
     assert len(expand_grid(spec["grid"])) == 2  # duplicates removed
     assert [len(r["tests"]) for r in plan_runs({**spec, "train_on": "each"})] == [1, 1]
@@ -60,27 +61,34 @@ def test_shipped_specs_are_valid():
 
 @pytest.mark.slow
 def test_tiny_grid_end_to_end(tmp_path: Path, capsys):
-    spec = _write(tmp_path / "tiny.json", {
-        "name": "tiny",
-        "grid": {"kind": "square", "hole_ratio": [4, 8]},
-        "train_on": {"kind": "square", "hole_ratio": 4},
-        "budget": {"image_size": 32, "num_train_images": 2, "num_val_images": 2, "batch_size": 2, "max_epochs": 1},
-        "test": {"num_test_images": 2, "seed": 7},
-        "baselines": ["mean"],
-    })
+    spec = _write(
+        tmp_path / "tiny.json",
+        {
+            "name": "tiny",
+            "grid": {"kind": "square", "hole_ratio": [4, 8]},
+            "train_on": {"kind": "square", "hole_ratio": 4},
+            "budget": {"image_size": 32, "num_train_images": 2, "num_val_images": 2, "batch_size": 2, "max_epochs": 1},
+            "test": {"num_test_images": 2, "seed": 7},
+            "baselines": ["mean"],
+        },
+    )
     out = tmp_path / "out"
     assert main([str(spec), "--output_dir", str(out), "--device", "cpu"]) == 0
     assert "results:" in capsys.readouterr().out
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["test"], r["method"]) for r in rows] == [
-        ("square hole_ratio=4", "rfr"), ("square hole_ratio=4", "mean"),
-        ("square hole_ratio=8", "rfr"), ("square hole_ratio=8", "mean"),
+        ("square hole_ratio=4", "rfr"),
+        ("square hole_ratio=4", "mean"),
+        ("square hole_ratio=8", "rfr"),
+        ("square hole_ratio=8", "mean"),
     ]
     assert [r["in_distribution"] for r in rows] == ["True", "True", "False", "False"]
     assert {r["train"] for r in rows} == {"square hole_ratio=4"} and {r["iterations"] for r in rows} == {"1"}
     # hole ratio 4 on 32 px: an 8 x 8 hole (1/16 of the image); ratio 8: 4 x 4 (1/64)
-    assert float(rows[0]["hole_fraction"]) == pytest.approx(1 / 16) and float(rows[2]["hole_fraction"]) == pytest.approx(1 / 64)
+    assert float(rows[0]["hole_fraction"]) == pytest.approx(1 / 16) and float(
+        rows[2]["hole_fraction"]
+    ) == pytest.approx(1 / 64)
     for r in rows:
         assert -1 <= float(r["ssim"]) <= 1 and float(r["rmse"]) >= 0 and r["n"] == "2"
     with open(out / "history.csv") as f:

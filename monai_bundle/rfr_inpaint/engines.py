@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -54,7 +54,7 @@ class PrepareInpaintingBatch(PrepareBatch):
     when the batch holds one (e.g. a clean image whose corrupted version is ``image``), else the image itself.
 
     Args:
-        image_key: key of the image, (N, C, H, W) in [0, 1].
+        image_key: key of the image, (N, C, H, W) in [0, 1] ((N, C, D, H, W) volumes for inference).
         hole_key: key of the hole mask, (N, 1, H, W), 1 = hole.
         label_key: key of the ground truth; when missing from a batch the image is its own ground truth.
     """
@@ -78,7 +78,9 @@ class PrepareInpaintingBatch(PrepareBatch):
             ValueError: image and hole are not 4D tensors of the same batch size and spatial shape.
         """
         if not isinstance(batchdata, Mapping):
-            raise TypeError(f"expected a batch dict with {self.image_key!r} and {self.hole_key!r}, got {type(batchdata)}")
+            raise TypeError(
+                f"expected a batch dict with {self.image_key!r} and {self.hole_key!r}, got {type(batchdata)}"
+            )
         for key in (self.image_key, self.hole_key):
             if key not in batchdata:
                 raise KeyError(f"batch has no {key!r} entry (keys: {sorted(map(str, batchdata))})")
@@ -274,7 +276,6 @@ class RFREvaluator(SupervisedEvaluator):
         engine.fire_event(IterationEvents.FORWARD_COMPLETED)
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
         return engine.state.output
-
 
 
 def unwrap(network: torch.nn.Module) -> torch.nn.Module:

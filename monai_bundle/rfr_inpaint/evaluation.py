@@ -184,8 +184,12 @@ def format_table(summary: Mapping[str, Mapping[str, Mapping[str, float]]], digit
         means = [s[m]["mean"] for s in summary.values() if math.isfinite(s[m]["mean"])]
         if means:
             best[m] = max(means) if higher else min(means)
-    lines = ["| method | " + " | ".join(f"{m} ({'higher' if h else 'lower'} is better)" for m, h in METRICS.items())
-             + " | images |", "| --- |" + " --- |" * (len(METRICS) + 1)]
+    lines = [
+        "| method | "
+        + " | ".join(f"{m} ({'higher' if h else 'lower'} is better)" for m, h in METRICS.items())
+        + " | images |",
+        "| --- |" + " --- |" * (len(METRICS) + 1),
+    ]
     for method, s in summary.items():
         cells = []
         for m in METRICS:
@@ -197,7 +201,9 @@ def format_table(summary: Mapping[str, Mapping[str, Mapping[str, float]]], digit
     return "\n".join(lines) + "\n"
 
 
-def write_results(rows: Sequence[Mapping[str, Any]], output_dir: str | os.PathLike, extra: Mapping | None = None) -> dict:
+def write_results(
+    rows: Sequence[Mapping[str, Any]], output_dir: str | os.PathLike, extra: Mapping | None = None
+) -> dict:
     """Write ``per_image.csv``, ``summary.json`` and ``summary.md`` to ``output_dir`` (atomically).
 
     Args:

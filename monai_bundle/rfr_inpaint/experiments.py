@@ -242,8 +242,17 @@ def run_experiments(
         root = out / f"train_{i}"
         train_label = setting_label(run["train"])
         logger.info(f"[{i + 1}/{len(runs)}] training on {train_label}")
-        _workflow(bundle, ["train.json"], "training", "train", bundle_root=str(root), mask=dict(run["train"]),
-                  resume=False, **budget, **extra)
+        _workflow(
+            bundle,
+            ["train.json"],
+            "training",
+            "train",
+            bundle_root=str(root),
+            mask=dict(run["train"]),
+            resume=False,
+            **budget,
+            **extra,
+        )
         iterations = 0
         hist_file = root / "eval" / "validation_history.csv"
         if hist_file.is_file():
@@ -253,10 +262,17 @@ def run_experiments(
         for j, test_setting in enumerate(run["tests"]):
             test_dir = root / f"test_{j}"
             _workflow(
-                bundle, ["train.json", "evaluate.json"], "evaluating", "train",
-                bundle_root=str(root), output_dir=str(test_dir), test_mask=dict(test_setting),
-                test_mask_seed=int(test["seed"]), num_test_images=int(test["num_test_images"]),
-                baselines=list(spec["baselines"]), **{k: v for k, v in budget.items() if k in ("image_size", "batch_size")},
+                bundle,
+                ["train.json", "evaluate.json"],
+                "evaluating",
+                "train",
+                bundle_root=str(root),
+                output_dir=str(test_dir),
+                test_mask=dict(test_setting),
+                test_mask_seed=int(test["seed"]),
+                num_test_images=int(test["num_test_images"]),
+                baselines=list(spec["baselines"]),
+                **{k: v for k, v in budget.items() if k in ("image_size", "batch_size")},
                 **extra,
             )
             summary = json.loads((test_dir / "summary.json").read_text())["metrics"]
@@ -338,10 +354,12 @@ def plot_results(
             by_run.setdefault(str(h["train"]), []).append(h)
         for label, rows in by_run.items():
             rows = sorted(rows, key=lambda r: r["iteration"])
-            axes[0].plot([r["iteration"] for r in rows], [r.get("val_ssim", np.nan) for r in rows], marker="o",
-                         label=label)
-            axes[1].plot([r["iteration"] for r in rows], [r.get("val_psnr", np.nan) for r in rows], marker="o",
-                         label=label)
+            axes[0].plot(
+                [r["iteration"] for r in rows], [r.get("val_ssim", np.nan) for r in rows], marker="o", label=label
+            )
+            axes[1].plot(
+                [r["iteration"] for r in rows], [r.get("val_psnr", np.nan) for r in rows], marker="o", label=label
+            )
         for ax, name in zip(axes, ("validation SSIM (hole)", "validation PSNR (hole, dB)")):
             ax.set_xlabel("training iterations")
             ax.set_ylabel(name)

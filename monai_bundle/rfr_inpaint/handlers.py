@@ -96,13 +96,14 @@ def latest_checkpoint(ckpt_dir: str | os.PathLike, prefix: str = "checkpoint") -
 
 
 class TrainingCheckpointSaver:
-    """Save everything needed to resume (network, optimizer, LR scheduler, trainer and evaluator state) every
+    """Save everything needed to resume (network, optimizer, LR scheduler, best metric, trainer state) every
     ``save_interval`` iterations and when training completes, as ``<save_dir>/<prefix>_<iteration>.pt``.
 
     Files are written atomically and only the ``n_saved`` most recent are kept. A checkpoint that falls on the last
     iteration of an epoch is written at the end of the epoch, after the epoch-level handlers attached before this
-    one (attach it last), so that a resumed run neither repeats nor misses an LR-schedule step or a validation. Only rank 0 writes in a distributed
-    run; DDP-wrapped networks are saved unwrapped (Ignite's :class:`~ignite.handlers.Checkpoint`).
+    one (attach it last), so that a resumed run neither repeats nor misses an LR-schedule step or a validation.
+    Only rank 0 writes in a distributed run; DDP-wrapped networks are saved unwrapped (Ignite's
+    :class:`~ignite.handlers.Checkpoint`).
 
     Args:
         save_dir: folder of the checkpoints.
@@ -297,7 +298,10 @@ class BestModelSaver:
         """The evaluator's best key metric and its epoch."""
         if self.engine is None:
             return {"best_metric": -1.0, "best_metric_epoch": -1}
-        return {"best_metric": float(self.engine.state.best_metric), "best_metric_epoch": int(self.engine.state.best_metric_epoch)}
+        return {
+            "best_metric": float(self.engine.state.best_metric),
+            "best_metric_epoch": int(self.engine.state.best_metric_epoch),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore the evaluator's best key metric (applied when attached if the evaluator is not yet known)."""
@@ -342,8 +346,8 @@ def example_panel(
         diff_gain: the difference view shows ``|result - truth| * diff_gain`` (clipped to 1).
 
     Returns:
-        ``{"input", "result", "truth", "difference", "panel"}``; in ``input`` the hole is drawn in mid-gray so that it is visible
-        on dark backgrounds.
+        ``{"input", "result", "truth", "difference", "panel"}``; in ``input`` the hole is drawn in mid-gray so that
+        it is visible on dark backgrounds.
     """
     shown = np.where(hole > 0.5, 0.5, image)
     views = {
@@ -485,4 +489,3 @@ def read_history(filename: str | os.PathLike) -> list[dict[str, float]]:
     """Read a :class:`ValidationHistoryWriter` CSV as a list of rows of floats."""
     with open(filename, newline="") as f:
         return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(f)]
-

@@ -139,7 +139,9 @@ def make_dataset(
     if split not in SPLIT_SEED_OFFSETS:
         raise ValueError(f"split must be one of {sorted(SPLIT_SEED_OFFSETS)}, got {split!r}")
     if not dataset_dir and not datalist:
-        return SyntheticCTDataset(num_samples, size=image_size, seed=seed + SPLIT_SEED_OFFSETS[split], transform=transform)
+        return SyntheticCTDataset(
+            num_samples, size=image_size, seed=seed + SPLIT_SEED_OFFSETS[split], transform=transform
+        )
     items = check_items(split_items(dataset_dir, datalist, split, val_fraction), skip_corrupt=skip_corrupt)
     return InpaintingDataset(items, transform, skip_corrupt=skip_corrupt)
 
@@ -358,15 +360,18 @@ class VolumeInpaintingInferer(Inferer):
         if hole is None:
             raise ValueError("VolumeInpaintingInferer needs the hole mask: inferer(inputs, network, hole)")
         if inputs.dim() not in (4, 5) or inputs.shape[1] != 1 or hole.shape[0] != inputs.shape[0]:
-            raise ValueError(f"expected (N, 1, [D,] H, W) inputs and holes, got {list(inputs.shape)} / {list(hole.shape)}")
+            raise ValueError(
+                f"expected (N, 1, [D,] H, W) inputs and holes, got {list(inputs.shape)} / {list(hole.shape)}"
+            )
         inpainter = RFRInpainter(network, device=inputs.device, batch_size=self.batch_size)
         identity = mapping_from_window(0.0, 1.0, clip=True)
         out = []
         for n in range(inputs.shape[0]):
             volume = inputs[n, 0].detach().float().cpu().numpy()
             holes = hole[n, 0].detach().cpu().numpy() > 0.5
-            result, _ = inpaint_volume(volume, holes, inpainter, axis=self.axis, margin_mm=0.0, intensity=identity,
-                                       batch_size=self.batch_size)
+            result, _ = inpaint_volume(
+                volume, holes, inpainter, axis=self.axis, margin_mm=0.0, intensity=identity, batch_size=self.batch_size
+            )
             out.append(torch.from_numpy(np.asarray(result, dtype=np.float32))[None])
         return torch.stack(out).to(inputs.device)
 
@@ -376,15 +381,17 @@ def output_path(source: str | os.PathLike, output_dir: str | os.PathLike, postfi
     gives a folder ``<name><postfix>``)."""
     source = Path(source)
     name = source.name
-    suffix = next((s for s in sorted((*FORMATS_2D, *FORMATS_3D), key=len, reverse=True) if name.lower().endswith(s)), "")
+    suffix = next(
+        (s for s in sorted((*FORMATS_2D, *FORMATS_3D), key=len, reverse=True) if name.lower().endswith(s)), ""
+    )
     if source.is_dir():
         suffix = ""
     stem = name[: len(name) - len(suffix)] if suffix else name
-    return Path(output_dir) / f"{stem}{postfix}{name[len(name) - len(suffix):] if suffix else ''}"
+    return Path(output_dir) / f"{stem}{postfix}{name[len(name) - len(suffix) :] if suffix else ''}"
 
 
 class SaveInpaintedd(MapTransform):
-    """Write the inpainted image in the input's format, grid, units and dtype (:func:`rfr_inpaint.image_io.write_image`).
+    """Write the inpainted image in the input's format, grid, units and dtype (``rfr_inpaint.image_io.write_image``).
 
     The [0, 1] result is mapped back with the same intensity mapping as the input and composited in the original
     units, so every pixel outside the hole is bit-identical to the input file's.
@@ -426,8 +433,10 @@ class SaveInpaintedd(MapTransform):
             result01 = np.asarray(torch.as_tensor(d[key]).detach().cpu().numpy(), dtype=np.float64)[0]
             hole = np.asarray(torch.as_tensor(d[self.hole_key]).detach().cpu().numpy())[0] > 0.5
             if result01.shape != reference.array.shape:
-                raise ValueError(f"{reference.path}: result of shape {result01.shape} does not match the image "
-                                 f"{reference.array.shape}")
+                raise ValueError(
+                    f"{reference.path}: result of shape {result01.shape} does not match the image "
+                    f"{reference.array.shape}"
+                )
             self.intensity(reference.array.astype(np.float64))  # the same mapping as at loading
             values = intensity_inverse(result01, self.intensity.get_mapping(), dtype=np.float64)
             result = np.where(hole, cast_to_dtype(np.asarray(values), reference.array.dtype), reference.array)
