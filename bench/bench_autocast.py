@@ -13,7 +13,6 @@ import argparse
 
 import torch
 from _common import box_holes, emit, machine_info, smooth_images, time_call
-
 from rfr_inpaint.networks import RFRNet, composite, load_network
 
 
@@ -57,7 +56,7 @@ def main() -> None:
             "max_abs_diff_in_hole": round(float(diff.max()), 6),
             "mean_abs_diff_in_hole": round(float(diff.mean()), 6),
             "known_pixels_identical": bool(torch.equal(out[~in_hole], reference[~in_hole])),
-            "seconds_per_image": round(min(time_call(lambda: run(names[name]), args.repeats, 1, device)) / args.batch, 5),
+            "seconds_per_image": round(min(time_call(lambda d=names[name]: run(d), args.repeats, 1, device)) / args.batch, 5),
         }
     emit(result)
 

@@ -3,7 +3,8 @@
 Variants (``--variants``): ``plain`` (``torch.no_grad``, the network as trained), ``inference_mode``, ``fused``
 (BatchNorms folded, :func:`rfr_inpaint.inference.fuse_for_inference`), ``channels_last`` and ``fused_cl`` (both).
 Every variant's output is compared with the plain one (max abs difference). Repeats are interleaved across variants
-so that a change of machine load hits all of them alike; the minimum is reported. Prints one JSON object.
+and batch sizes so that a change of machine load hits all of them alike; the minimum wall time and the minimum
+process CPU time (all threads) per image are reported. Prints one JSON object.
 
     python bench/bench_forward.py
     python bench/bench_forward.py --batches 1 --repeats 5 --variants plain,fused
@@ -18,7 +19,6 @@ from collections.abc import Callable
 
 import torch
 from _common import box_holes, emit, machine_info, smooth_images
-
 from rfr_inpaint.inference import fuse_for_inference
 from rfr_inpaint.networks import RFRNet
 
@@ -61,26 +61,31 @@ def main() -> None:
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     runs = {v: build(v, net) for v in variants}
     result: dict = {"benchmark": "exact_path_forward", **machine_info("cpu"), "size": args.size, "batches": {}}
-    for batch in [int(b) for b in args.batches.split(",")]:
-        x = smooth_images(batch, args.size)
-        h = box_holes(batch, args.size)
-        reference = runs["plain"](x, h) if "plain" in runs else None
-        times: dict[str, list[float]] = {v: [] for v in variants}
-        diffs: dict[str, float] = {}
-        for v in variants:  # warm-up, and the comparison with the plain path
-            out = runs[v](x, h)
+    batches = [int(b) for b in args.batches.split(",")]
+    inputs = {b: (smooth_images(b, args.size), box_holes(b, args.size)) for b in batches}
+    wall: dict[tuple[int, str], list[float]] = {(b, v): [] for b in batches for v in variants}
+    cpu: dict[tuple[int, str], list[float]] = {(b, v): [] for b in batches for v in variants}
+    diffs: dict[tuple[int, str], float] = {}
+    for b in batches:  # warm-up, and the comparison with the plain path
+        reference = runs["plain"](*inputs[b]) if "plain" in runs else None
+        for v in variants:
+            out = runs[v](*inputs[b])
             if reference is not None:
-                diffs[v] = float((out - reference).abs().max())
-        for _ in range(args.repeats):
+                diffs[b, v] = float((out - reference).abs().max())
+    for _ in range(args.repeats):
+        for b in batches:
             for v in variants:
-                t0 = time.perf_counter()
-                runs[v](x, h)
-                times[v].append(time.perf_counter() - t0)
-        result["batches"][str(batch)] = {
+                t0, c0 = time.perf_counter(), time.process_time()
+                runs[v](*inputs[b])
+                wall[b, v].append((time.perf_counter() - t0) / b)
+                cpu[b, v].append((time.process_time() - c0) / b)
+    for b in batches:
+        result["batches"][str(b)] = {
             v: {
-                "seconds_per_image": round(min(times[v]) / batch, 4),
-                "seconds_per_image_mean": round(sum(times[v]) / len(times[v]) / batch, 4),
-                **({"max_abs_diff_vs_plain": diffs[v]} if v in diffs else {}),
+                "seconds_per_image": round(min(wall[b, v]), 4),
+                "seconds_per_image_median": round(float(sorted(wall[b, v])[len(wall[b, v]) // 2]), 4),
+                "cpu_seconds_per_image": round(min(cpu[b, v]), 4),
+                **({"max_abs_diff_vs_plain": diffs[b, v]} if (b, v) in diffs else {}),
             }
             for v in variants
         }

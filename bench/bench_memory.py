@@ -31,7 +31,6 @@ def child(size: int, fuse: bool) -> None:
     """Run one forward at ``size`` and print its figures (in the subprocess)."""
     import numpy as np
     import torch
-
     from rfr_inpaint.inference import RFRInpainter, estimate_forward_bytes
     from rfr_inpaint.networks import RFRNet
 

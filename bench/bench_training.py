@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 from _common import box_holes, emit, machine_info, smooth_images, time_call
-
 from rfr_inpaint.losses import RFRLoss
 from rfr_inpaint.networks import RFRNet
 

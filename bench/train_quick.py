@@ -19,7 +19,6 @@ import time
 import numpy as np
 import torch
 from _common import emit, machine_info
-
 from rfr_inpaint.losses import RFRLoss
 from rfr_inpaint.networks import RFRNet
 
