@@ -180,7 +180,8 @@ def inpaint_volume(
         returns a copy of the input without calling the inpainter.
 
     Raises:
-        ValueError: shapes differ, the array is not 2D / 3D, a bad axis, spacing, margin or batch size.
+        ValueError: shapes differ, the array is not 2D / 3D, a slice smaller than 2 x 2, a mask covering every voxel,
+            NaN or infinite values outside the mask, a bad axis, spacing, margin or batch size.
         RuntimeError: the inpainter returned an array of the wrong shape.
         InpaintingCancelled: ``cancel()`` returned True.
     """
@@ -196,9 +197,22 @@ def inpaint_volume(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if volume.ndim == 3 and axis not in (0, 1, 2, -1, -2, -3):
         raise ValueError(f"axis must be 0, 1 or 2 for a 3D volume, got {axis}")
+    in_plane = volume.shape if volume.ndim == 2 else tuple(n for a, n in enumerate(volume.shape) if a != axis % 3)
+    if volume.size == 0 or min(in_plane) < 2:
+        raise ValueError(f"image of shape {volume.shape} is too small to inpaint: slices need at least 2 x 2 pixels")
     used_hole = dilate_mm(hole, margin_mm, spacing)
     if not used_hole.any():
         return volume.copy(), used_hole
+    if used_hole.all():
+        raise ValueError("the (dilated) mask covers the whole image: no known voxel is left to inpaint from")
+    if np.issubdtype(volume.dtype, np.floating):
+        bad = ~np.isfinite(volume) & ~used_hole
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"the image holds {int(bad.sum())} NaN or infinite voxel(s) outside the mask (first at index {first}); "
+                "replace them or add them to the mask"
+            )
     # imported here so that mask-only uses of this module (and the command's argument checks) need no PyTorch / MONAI
     from rfr_inpaint.transforms.intensity import CTWindow, IntensityMapping, intensity_forward, intensity_inverse
 
