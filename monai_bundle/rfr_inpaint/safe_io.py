@@ -18,6 +18,12 @@ class CheckpointError(RuntimeError):
     """A checkpoint file cannot be read safely or does not hold what was expected."""
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path in the destination folder; rename it onto ``path`` only if the block succeeds.
@@ -50,8 +56,11 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Pat
         yield tmp_path
         if not overwrite and path.exists():
             raise FileExistsError(f"{path}: output appeared while writing; refusing to overwrite it")
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
+        if tmp_path.is_file():
+            with open(tmp_path, "rb+") as f:
+                os.fsync(f.fileno())
+            # mkstemp creates 0600 files: give the result the replaced file's mode, or the usual umask default.
+            os.chmod(tmp_path, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_current_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
