@@ -292,6 +292,17 @@ def _read_dicom_series(folder: Path) -> tuple[sitk.Image, tuple[Path, ...]]:
             "folder with exactly one series"
         )
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0])
+    listed = {Path(f).resolve() for f in files}
+    for other in sorted(folder.iterdir()):
+        # GDCM silently leaves out a damaged (e.g. truncated) file: the volume would lose a slice without a word
+        if other.is_file() and other.resolve() not in listed and other.name.upper() != "DICOMDIR":
+            with open(other, "rb") as f:
+                head = f.read(132)
+            if other.suffix.lower() == ".dcm" or head[128:132] == b"DICM":
+                raise ImageIOError(
+                    f"{other}: DICOM file of {folder} cannot be read as part of its series (damaged or truncated?); "
+                    "repair or remove it"
+                )
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     try:
