@@ -197,7 +197,8 @@ def load_pretrained(
     try:
         target.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit the configured network: {str(e).splitlines()[0]}") from e
+        detail = "; ".join(ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()) or str(e).splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not fit the configured network: {detail}") from e
     logger.info(f"loaded pretrained weights from {path}")
     return network
 

@@ -203,7 +203,8 @@ def load_network(
     except RuntimeError as e:
         if isinstance(e, CheckpointError):
             raise
-        raise CheckpointError(f"{source}: weights do not fit RFR-Net: {str(e).splitlines()[0]} ...") from e
+        detail = "; ".join(ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()) or str(e).splitlines()[0]
+        raise CheckpointError(f"{source}: weights do not fit RFR-Net: {detail}") from e
     return net.to(map_location).eval()
 
 
