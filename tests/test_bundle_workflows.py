@@ -261,3 +261,28 @@ def test_ckpt_export_torchscript_matches_eager(trained: Path, tmp_path: Path):
     extra = {"metadata.json": ""}
     torch.jit.load(str(ts), _extra_files=extra)
     assert json.loads(extra["metadata.json"])["network_data_format"]["inputs"]["hole"]["num_channels"] == 1
+
+
+def test_dataset_dir_and_datalist_overrides_train_on_real_files(tmp_path: Path):
+    folder = tmp_path / "xrays"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(5):
+        Image.fromarray((rng.random((40, 30)) * 255).astype(np.uint8)).save(folder / f"img{k}.png")
+    wf = _workflow(["train.json"], "training", bundle_root=str(tmp_path), dataset_dir=str(folder),
+                   intensity_mode="percentile", **TINY)
+    train, val = wf.parser.get_parsed_content("train#dataset"), wf.parser.get_parsed_content("validate#dataset")
+    assert len(train) == 4 and len(val) == 1  # the last sorted file is held out
+    item = train[0]
+    assert set(item) == {"image", "hole"} and item["image"].shape == (1, 32, 32) and item["hole"].shape == (1, 32, 32)
+    assert 0.0 <= float(item["image"].min()) and float(item["image"].max()) <= 1.0 and float(item["hole"].sum()) > 0
+    datalist = tmp_path / "datalist.json"
+    datalist.write_text(json.dumps({"training": ["xrays/img0.png", "xrays/img1.png"], "validation": ["xrays/img4.png"]}))
+    wf = _workflow(["train.json"], "training", bundle_root=str(tmp_path), datalist=str(datalist), **TINY)
+    assert len(wf.parser.get_parsed_content("train#dataset")) == 2
+    assert len(wf.parser.get_parsed_content("validate#dataset")) == 1
+    missing = tmp_path / "nothing"
+    wf = _workflow(["train.json"], "training", bundle_root=str(tmp_path), dataset_dir=str(missing), **TINY)
+    with pytest.raises(RuntimeError) as info:
+        wf.parser.get_parsed_content("train#dataset")
+    assert "nothing: data folder not found" in str(info.value.__cause__)  # the error names the folder

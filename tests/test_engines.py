@@ -124,6 +124,9 @@ def test_non_finite_loss_stops_training():
     )
     with pytest.raises(ValueError, match="non-finite training loss"):
         trainer.run()
+    with pytest.raises(ValueError, match="accumulation_steps"):
+        RFRTrainer(device="cpu", max_epochs=1, train_data_loader=_batches(), network=net,
+                   optimizer=torch.optim.SGD(net.parameters(), 0.1), loss_function=_loss(), accumulation_steps=2)
 
 
 def test_evaluator_composites_in_eval_mode(tmp_path: Path):

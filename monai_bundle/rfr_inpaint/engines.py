@@ -155,6 +155,9 @@ class RFRTrainer(SupervisedTrainer):
         prepare_batch: defaults to :class:`PrepareInpaintingBatch`.
         kwargs: the other arguments of :class:`~monai.engines.SupervisedTrainer` (``epoch_length``, ``inferer``,
             ``postprocessing``, ``key_train_metric``, ``train_handlers``, ``amp``, ``decollate``...).
+
+    Raises:
+        ValueError: ``accumulation_steps`` other than 1 (the RFR step updates the weights every iteration).
     """
 
     def __init__(
@@ -170,6 +173,8 @@ class RFRTrainer(SupervisedTrainer):
         **kwargs: Any,
     ) -> None:
         device = torch.device(device)
+        if int(kwargs.get("accumulation_steps", 1)) != 1:
+            raise ValueError("RFRTrainer steps the optimizer every iteration; accumulation_steps must be 1")
         if kwargs.get("amp") and device.type != "cuda":
             warnings.warn("amp=True only applies on CUDA; training in float32 on " + str(device), stacklevel=2)
             kwargs["amp"] = False

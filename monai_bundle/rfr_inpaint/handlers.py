@@ -435,7 +435,8 @@ class ValidationHistoryWriter:
     """Append the validator's metrics to a CSV (``iteration, epoch, <metric>...``) each time it has run; attach to
     the trainer after the ``ValidationHandler`` so that it sees this epoch's validation.
 
-    Rows of an earlier run at iterations beyond the resumed one are dropped, so a resumed run's history is consistent.
+    Rows of an earlier run at iterations beyond the resumed one are dropped, so a resumed run's history is consistent
+    (attach it after :class:`ResumeFromCheckpoint`, which sets the resumed iteration at ``STARTED``).
     The file is rewritten atomically. Only rank 0 writes.
 
     Args:
