@@ -49,7 +49,7 @@ class ForbiddenNetwork(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(1))
 
-    def forward(self, *args, **kwargs):  # noqa: D102
+    def forward(self, *args, **kwargs):
         raise AssertionError("the model was run although nothing had to be inpainted")
 
 

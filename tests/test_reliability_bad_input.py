@@ -29,7 +29,7 @@ from rfr_inpaint.safe_io import CheckpointError, atomic_torch_save
 from rfr_inpaint.volume import inpaint_volume
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data_helpers import write_dicom_series  # noqa: E402
+from _data_helpers import write_dicom_series
 
 EXIT_INPUT, EXIT_MASK, EXIT_MODEL, EXIT_INPAINT = 3, 4, 6, 7
 
@@ -80,7 +80,11 @@ def test_dicom_without_meta_header_is_read_faithfully_or_refused(tmp_path: Path)
         assert str(folder) in str(e)
     else:
         assert np.array_equal(image.array, reference.array) and image.array.dtype == reference.array.dtype
-        assert (image.spacing, image.origin, image.direction) == (reference.spacing, reference.origin, reference.direction)
+        assert (image.spacing, image.origin, image.direction) == (
+            reference.spacing,
+            reference.origin,
+            reference.direction,
+        )
     noise = tmp_path / "noise.dcm"
     noise.write_bytes(os.urandom(2000))
     code, message = _cli(tmp_path, noise)
@@ -125,7 +129,7 @@ def test_nan_or_inf_in_the_image_is_refused(tmp_path: Path, bad):
     # a non-finite value inside the hole is replaced, not refused
     volume[0, 3, 4] = 0.0
     volume[2, 12, 12] = bad
-    result, used = inpaint_volume(volume, hole, get_inpainter("mean"), spacing=(2.5, 0.9, 0.7))
+    result, _ = inpaint_volume(volume, hole, get_inpainter("mean"), spacing=(2.5, 0.9, 0.7))
     assert np.isfinite(result).all()
 
 
@@ -214,8 +218,18 @@ def test_checkpoint_of_another_architecture_names_the_keys(tmp_path: Path):
         load_network(other)
     text = str(info.value)
     assert str(other) in text and missing in text and "decoder.extra.weight" in text
-    code, err = run_cli(["--image", write_sitk(ct_like((4, 32, 32), np.int16), tmp_path / "ct.nrrd"),
-                         "--metal-threshold", "0", "--output", tmp_path / "o.nrrd", "--model", other])
+    code, err = run_cli(
+        [
+            "--image",
+            write_sitk(ct_like((4, 32, 32), np.int16), tmp_path / "ct.nrrd"),
+            "--metal-threshold",
+            "0",
+            "--output",
+            tmp_path / "o.nrrd",
+            "--model",
+            other,
+        ]
+    )
     assert code == EXIT_MODEL and str(other) in last_error_line(err) and missing in last_error_line(err)
     # a checkpoint of an unrelated network (here a small CNN)
     cnn = tmp_path / "cnn.pt"
@@ -260,3 +274,22 @@ def test_missing_vgg_weights_file_is_named(tmp_path: Path, monkeypatch):
     with pytest.warns(UserWarning, match=r"torch_home.*turned off"):
         loss = RFRLoss()
     assert not loss.uses_vgg
+
+
+def test_bundle_inference_names_the_file_with_nan_or_an_all_hole_mask(tmp_path: Path):
+    from rfr_inpaint.workflows import LoadInpaintingInputd
+
+    volume = ct_like((4, 32, 32), np.float32)
+    hole = np.zeros(volume.shape, np.uint8)
+    hole[1, 4:9, 4:9] = 1
+    mask = write_sitk(hole, tmp_path / "ct_mask.nrrd")
+    load = LoadInpaintingInputd(keys="image")
+    good = write_sitk(volume, tmp_path / "ct.nrrd")
+    assert load({"image": str(good), "mask": str(mask)})["image"].shape == (1, 4, 32, 32)
+    volume[0, 3, 4] = np.nan
+    bad = write_sitk(volume, tmp_path / "nan.nrrd")
+    with pytest.raises(ValueError, match=rf"{bad.name}: image holds NaN or infinite values"):
+        load({"image": str(bad), "mask": str(mask)})
+    full = write_sitk(np.ones(volume.shape, np.uint8), tmp_path / "full_mask.nrrd")
+    with pytest.raises(ValueError, match=rf"{full.name}: the mask covers the whole image .*{good.name}"):
+        load({"image": str(good), "mask": str(full)})

@@ -99,8 +99,22 @@ def test_cli_keeps_voxels_dtype_and_geometry(tmp_path: Path, method, dtype, suff
     output = tmp_path / f"out{suffix}"
     model = ["--model", save_tiny_checkpoint(tmp_path / "model.pt")] if method == "rfr" else []
     code, err = run_cli(
-        ["--image", image_path, "--mask", mask_path, "--output", output, "--method", method, "--margin-mm", "1",
-         "--device", "cpu", "--quiet", *model]
+        [
+            "--image",
+            image_path,
+            "--mask",
+            mask_path,
+            "--output",
+            output,
+            "--method",
+            method,
+            "--margin-mm",
+            "1",
+            "--device",
+            "cpu",
+            "--quiet",
+            *model,
+        ]
     )
     assert code == 0, err
     src, out = sitk.ReadImage(str(image_path)), sitk.ReadImage(str(output))
@@ -148,7 +162,9 @@ def test_bundle_inference_keeps_voxels_dtype_and_geometry(tmp_path: Path):
         out = sitk.ReadImage(str(out_dir / f"{stem}_inpainted.{ext}"))
         assert out.GetPixelID() == src.GetPixelID(), name
         assert (out.GetSpacing(), out.GetOrigin(), out.GetDirection()) == (
-            src.GetSpacing(), src.GetOrigin(), src.GetDirection()
+            src.GetSpacing(),
+            src.GetOrigin(),
+            src.GetDirection(),
         ), name
         _check_result(sitk.GetArrayFromImage(src), hole, hole, sitk.GetArrayFromImage(out))  # no dilation here
 
@@ -163,7 +179,12 @@ def _slicer_volume(array: np.ndarray):
     node.SetSpacing(*SPACING)
     node.SetOrigin(*ORIGIN)
     matrix = vtk.vtkMatrix4x4()
-    matrix.SetElement(0, 0, 0.0), matrix.SetElement(0, 1, -1.0), matrix.SetElement(1, 0, 1.0), matrix.SetElement(1, 1, 0.0)
+    (
+        matrix.SetElement(0, 0, 0.0),
+        matrix.SetElement(0, 1, -1.0),
+        matrix.SetElement(1, 0, 1.0),
+        matrix.SetElement(1, 1, 0.0),
+    )
     node.SetIJKToRASDirectionMatrix(matrix)
     node.CreateDefaultDisplayNodes()
     node.scene_reference = scene  # keep the scene alive as long as the node (VTK holds it weakly)
@@ -189,8 +210,14 @@ def test_slicer_logic_keeps_voxels_dtype_and_geometry(tmp_path: Path, dtype):
     processor = _slicer_logic()()
     threshold = 2500 + (1024 if np.dtype(dtype).kind == "u" else 0)
     res = processor.process(
-        node, metalThresholdHU=threshold, marginMm=1.0, method="rfr", modelPath=str(save_tiny_checkpoint(tmp_path / "m.pt")),
-        device="cpu", intensity="ct", window=(-1024.0, 3071.0) if dtype != np.uint16 else (0.0, 4095.0),
+        node,
+        metalThresholdHU=threshold,
+        marginMm=1.0,
+        method="rfr",
+        modelPath=str(save_tiny_checkpoint(tmp_path / "m.pt")),
+        device="cpu",
+        intensity="ct",
+        window=(-1024.0, 3071.0) if dtype != np.uint16 else (0.0, 4095.0),
     )
     target = res.outputVolume
     out = slicer.util.arrayFromVolume(target)
@@ -229,8 +256,20 @@ def test_empty_mask_returns_the_input_without_running_the_model(tmp_path: Path, 
     monkeypatch.setattr(rfr_inpaint.inpainters, "get_inpainter", no_model)
     image_path = write_sitk(volume, tmp_path / "ct.nrrd")
     mask_path = write_sitk(empty.astype(np.uint8), tmp_path / "mask.nrrd")
-    code, err = run_cli(["--image", image_path, "--mask", mask_path, "--output", tmp_path / "out.nrrd",
-                         "--method", "rfr", "--model", save_tiny_checkpoint(tmp_path / "m.pt")])
+    code, err = run_cli(
+        [
+            "--image",
+            image_path,
+            "--mask",
+            mask_path,
+            "--output",
+            tmp_path / "out.nrrd",
+            "--method",
+            "rfr",
+            "--model",
+            save_tiny_checkpoint(tmp_path / "m.pt"),
+        ]
+    )
     assert code == 0 and "empty mask" in err
     assert same_bits(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out.nrrd"))), volume)
 

@@ -70,14 +70,20 @@ def test_mask_generators_are_binary_in_bounds_and_deterministic(h, w, kind, coun
 
 
 @FAST
-@given(h=st.integers(4, 64), w=st.integers(4, 64), size=st.integers(1, 8), count=st.integers(1, 5), seed=st.integers(0, 10**6))
+@given(
+    h=st.integers(4, 64),
+    w=st.integers(4, 64),
+    size=st.integers(1, 8),
+    count=st.integers(1, 5),
+    seed=st.integers(0, 10**6),
+)
 def test_square_holes_lie_inside_the_image(h, w, size, count, seed):
     if size > min(h, w):
         with pytest.raises(ValueError, match="does not fit"):
             _draw(RandSquareHoles(size=size, count=count), np.zeros((1, h, w)), seed)
         return
     mask = _draw(RandSquareHoles(size=size, count=count), np.zeros((1, h, w)), seed)[0].astype(bool)
-    rows, cols = np.nonzero(mask)
+    rows = np.nonzero(mask)[0]
     assert rows.size >= size * size and rows.size <= count * size * size
     # every hole pixel belongs to a full size x size square inside the image
     from scipy import ndimage
@@ -95,8 +101,9 @@ def test_metal_regions_stay_inside_the_body(seed, count):
     img[0][body] = 50.0
     mask = _draw(RandMetalLikeRegions(count=count, radius=(1, 3), body_threshold=-500), img, seed)[0].astype(bool)
     assert mask.any() and not (mask & ~body).any()
-    assert same_bits(mask, _draw(RandMetalLikeRegions(count=count, radius=(1, 3), body_threshold=-500), img, seed)[0]
-                     .astype(bool))
+    assert same_bits(
+        mask, _draw(RandMetalLikeRegions(count=count, radius=(1, 3), body_threshold=-500), img, seed)[0].astype(bool)
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ pad / crop
@@ -151,7 +158,9 @@ def test_rfr_inpainter_never_changes_a_known_pixel(holes, mode):
 def test_roi_plan_writes_every_hole_pixel_exactly_once(hole, context):
     covered = np.zeros(hole.shape, np.int32)
     for roi in plan_rois(hole, context=context):
-        assert 0 <= roi.y0 and roi.y0 + roi.height <= hole.shape[0] and 0 <= roi.x0 and roi.x0 + roi.width <= hole.shape[1]
+        assert (
+            0 <= roi.y0 and roi.y0 + roi.height <= hole.shape[0] and 0 <= roi.x0 and roi.x0 + roi.width <= hole.shape[1]
+        )
         assert not (roi.own & ~hole[roi.window]).any()  # a crop writes hole pixels only
         covered[roi.window] += roi.own
     assert (covered == hole).all()
@@ -173,7 +182,9 @@ def test_inpaint_volume_keeps_every_voxel_outside_the_dilated_hole(dtype, hole, 
     spacing = (2.0, 0.8, 0.9)
     used = dilate_mm(hole, margin, spacing)
     if not hole.any():
-        result, _ = inpaint_volume(volume, hole, lambda *a: pytest.fail("inpainter called"), axis=axis, margin_mm=margin)
+        result, _ = inpaint_volume(
+            volume, hole, lambda *a: pytest.fail("inpainter called"), axis=axis, margin_mm=margin
+        )
         assert same_bits(result, volume)
         return
     if used.all():
@@ -195,7 +206,9 @@ def test_an_input_over_the_memory_limit_is_refused_before_running(h, w):
     holes = np.zeros((1, h, w), bool)
     holes[0, h // 2, w // 2] = True
     images = np.zeros((1, h, w), np.float32)
-    with pytest.raises(MemoryError, match=rf"{h} x {w} image needs about [\d.]+ GiB, more than the limit of [\d.]+ GiB"):
+    with pytest.raises(
+        MemoryError, match=rf"{h} x {w} image needs about [\d.]+ GiB, more than the limit of [\d.]+ GiB"
+    ):
         inpainter(images, holes)  # ForbiddenNetwork proves nothing ran (nothing was allocated for the forward)
 
 
@@ -209,8 +222,9 @@ def test_a_batch_is_split_to_fit_the_memory_limit():
 
     one = estimate_forward_bytes(64, 64, 1)
     per_image = one - estimate_forward_bytes(64, 64, 0)
-    inpainter = RFRInpainter(Counting(), device="cpu", batch_size=16, mode="full",
-                             memory_limit_gib=(one + 2.5 * per_image) / 2**30)
+    inpainter = RFRInpainter(
+        Counting(), device="cpu", batch_size=16, mode="full", memory_limit_gib=(one + 2.5 * per_image) / 2**30
+    )
     holes = np.zeros((10, 64, 64), bool)
     holes[:, 30:34, 30:34] = True
     inpainter(np.zeros((10, 64, 64), np.float32), holes)

@@ -35,8 +35,21 @@ def _command(root: Path) -> list[str]:
         "network_def#num_recurrences": 1,
         "device": "$torch.device('cpu')",
     }
-    args = [PYTHON, "-m", "monai.bundle", "run", "training", "--meta_file", "configs/metadata.json",
-            "--config_file", "configs/train.json", "--logging_file", "configs/logging.conf", "--bundle_root", str(root)]
+    args = [
+        PYTHON,
+        "-m",
+        "monai.bundle",
+        "run",
+        "training",
+        "--meta_file",
+        "configs/metadata.json",
+        "--config_file",
+        "configs/train.json",
+        "--logging_file",
+        "configs/logging.conf",
+        "--bundle_root",
+        str(root),
+    ]
     for key, value in budget.items():
         args += [f"--{key}", str(value)]
     return args
@@ -44,8 +57,15 @@ def _command(root: Path) -> list[str]:
 
 def _run(root: Path, log: Path) -> subprocess.CompletedProcess:
     with open(log, "w") as out:
-        proc = subprocess.run(_command(root), cwd=BUNDLE_DIR, stdout=out, stderr=subprocess.STDOUT, env=python_env(),
-                              timeout=300)
+        proc = subprocess.run(
+            _command(root),
+            cwd=BUNDLE_DIR,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=python_env(),
+            timeout=300,
+            check=False,
+        )
     assert proc.returncode == 0, log.read_text()[-5000:]
     return proc
 
@@ -69,8 +89,9 @@ def test_training_killed_mid_epoch_resumes_to_the_same_end(tmp_path: Path):
     killed = tmp_path / "killed"
     ckpt_dir = killed / "models" / "train"
     with open(tmp_path / "killed.log", "w") as out:
-        proc = subprocess.Popen(_command(killed), cwd=BUNDLE_DIR, stdout=out, stderr=subprocess.STDOUT,
-                                env=python_env())
+        proc = subprocess.Popen(
+            _command(killed), cwd=BUNDLE_DIR, stdout=out, stderr=subprocess.STDOUT, env=python_env()
+        )
         try:
             deadline = time.monotonic() + 240
             while not (ckpt_dir / f"checkpoint_{KILL_AT}.pt").exists():

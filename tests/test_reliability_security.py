@@ -54,16 +54,23 @@ def unsafe_calls(source: str) -> list[str]:
             continue
         name = _dotted(node.func)
         kw = {k.arg: k.value for k in node.keywords if k.arg}
-        is_true = lambda v: isinstance(v, ast.Constant) and v.value is True  # noqa: E731
+        is_true = lambda v: isinstance(v, ast.Constant) and v.value is True
         if name == "torch.load" and not is_true(kw.get("weights_only")):
             found.append(f"line {node.lineno}: torch.load without weights_only=True")
         elif name in ("pickle.load", "pickle.loads", "marshal.load", "marshal.loads", "dill.load", "cloudpickle.load"):
             found.append(f"line {node.lineno}: {name}")
         elif name in ("np.load", "numpy.load") and is_true(kw.get("allow_pickle")):
             found.append(f"line {node.lineno}: {name}(allow_pickle=True)")
-        elif name in ("yaml.load", "yaml.unsafe_load", "yaml.full_load"):
-            found.append(f"line {node.lineno}: {name}")
-        elif name in ("eval", "exec", "compile", "__import__", "builtins.eval", "builtins.exec", "os.system", "os.popen"):
+        elif name in ("yaml.load", "yaml.unsafe_load", "yaml.full_load") or name in (
+            "eval",
+            "exec",
+            "compile",
+            "__import__",
+            "builtins.eval",
+            "builtins.exec",
+            "os.system",
+            "os.popen",
+        ):
             found.append(f"line {node.lineno}: {name}")
         elif name.startswith("subprocess.") and is_true(kw.get("shell")):
             found.append(f"line {node.lineno}: {name}(shell=True)")
@@ -133,7 +140,9 @@ def test_pickled_code_is_refused_by_the_command_line(payload, tmp_path: Path):
     bundle = tmp_path / "bundle"
     (bundle / "models").mkdir(parents=True)
     path.rename(bundle / "models" / "model.pt")
-    code, err = run_cli(["--image", image, "--metal-threshold", "0", "--output", tmp_path / "o.nrrd", "--model", bundle])
+    code, err = run_cli(
+        ["--image", image, "--metal-threshold", "0", "--output", tmp_path / "o.nrrd", "--model", bundle]
+    )
     assert code == 6 and "refused to load" in err
     assert not marker.exists() and not (tmp_path / "o.nrrd").exists()
 
@@ -217,8 +226,21 @@ def test_bundle_configs_are_read_as_data_by_the_command_line_and_slicer(tmp_path
     (bundle / "configs" / "inference.json").write_text(json.dumps({"intensity_mode": expression, "ct_window": [0, 1]}))
     assert intensity_for_model(bundle) is None
     image = write_sitk(ct_like((4, 32, 32), np.int16), tmp_path / "ct.nrrd")
-    code, err = run_cli(["--image", image, "--metal-threshold", "300", "--output", tmp_path / "o.nrrd",
-                         "--model", bundle, "--device", "cpu", "--quiet"])
+    code, err = run_cli(
+        [
+            "--image",
+            image,
+            "--metal-threshold",
+            "300",
+            "--output",
+            tmp_path / "o.nrrd",
+            "--model",
+            bundle,
+            "--device",
+            "cpu",
+            "--quiet",
+        ]
+    )
     assert code == 0, err
     assert not marker.exists()
 

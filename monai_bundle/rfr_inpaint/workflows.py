@@ -305,6 +305,7 @@ class LoadInpaintingInputd(MapTransform):
 
     Raises:
         ImageIOError / FileNotFoundError: unreadable files or a mask that does not match the image's grid (named).
+        ValueError: NaN or infinite values outside the hole, or a mask covering the whole image (named).
     """
 
     def __init__(
@@ -327,6 +328,10 @@ class LoadInpaintingInputd(MapTransform):
             if self.mask_key not in d:
                 raise KeyError(f"{image.path}: no {self.mask_key!r} entry holding its hole mask")
             hole = read_mask(d[self.mask_key], image)
+            if np.issubdtype(image.array.dtype, np.floating) and not np.isfinite(image.array[~hole]).all():
+                raise ValueError(f"{image.path}: image holds NaN or infinite values outside the hole mask")
+            if hole.all():
+                raise ValueError(f"{d[self.mask_key]}: the mask covers the whole image {image.path}; nothing is known")
             values = np.asarray(self.intensity(image.array.astype(np.float64)), dtype=np.float32)
             d[f"{key}_path"] = str(image.path)
             d[key] = torch.from_numpy(np.ascontiguousarray(values))[None]
