@@ -269,15 +269,23 @@ def test_dataset_dir_and_datalist_overrides_train_on_real_files(tmp_path: Path):
     rng = np.random.default_rng(0)
     for k in range(5):
         Image.fromarray((rng.random((40, 30)) * 255).astype(np.uint8)).save(folder / f"img{k}.png")
-    wf = _workflow(["train.json"], "training", bundle_root=str(tmp_path), dataset_dir=str(folder),
-                   intensity_mode="percentile", **TINY)
+    wf = _workflow(
+        ["train.json"],
+        "training",
+        bundle_root=str(tmp_path),
+        dataset_dir=str(folder),
+        intensity_mode="percentile",
+        **TINY,
+    )
     train, val = wf.parser.get_parsed_content("train#dataset"), wf.parser.get_parsed_content("validate#dataset")
     assert len(train) == 4 and len(val) == 1  # the last sorted file is held out
     item = train[0]
     assert set(item) == {"image", "hole"} and item["image"].shape == (1, 32, 32) and item["hole"].shape == (1, 32, 32)
     assert 0.0 <= float(item["image"].min()) and float(item["image"].max()) <= 1.0 and float(item["hole"].sum()) > 0
     datalist = tmp_path / "datalist.json"
-    datalist.write_text(json.dumps({"training": ["xrays/img0.png", "xrays/img1.png"], "validation": ["xrays/img4.png"]}))
+    datalist.write_text(
+        json.dumps({"training": ["xrays/img0.png", "xrays/img1.png"], "validation": ["xrays/img4.png"]})
+    )
     wf = _workflow(["train.json"], "training", bundle_root=str(tmp_path), datalist=str(datalist), **TINY)
     assert len(wf.parser.get_parsed_content("train#dataset")) == 2
     assert len(wf.parser.get_parsed_content("validate#dataset")) == 1
@@ -286,3 +294,23 @@ def test_dataset_dir_and_datalist_overrides_train_on_real_files(tmp_path: Path):
     with pytest.raises(RuntimeError) as info:
         wf.parser.get_parsed_content("train#dataset")
     assert "nothing: data folder not found" in str(info.value.__cause__)  # the error names the folder
+
+
+def test_shipped_sample_data_is_an_inference_input_and_reproducible(tmp_path: Path):
+    import importlib.util
+
+    from _bundle_helpers import BUNDLE_DIR
+    from rfr_inpaint.workflows import inference_items
+
+    items = inference_items(BUNDLE_DIR / "sample_data")
+    assert [Path(i["image"]).name for i in items] == ["ct_slice.nrrd"]
+    assert Path(items[0]["mask"]).name == "ct_slice_mask.nrrd"
+    spec = importlib.util.spec_from_file_location("make_sample_data", BUNDLE_DIR / "scripts" / "make_sample_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for shipped, fresh in zip(sorted((BUNDLE_DIR / "sample_data").iterdir()), module.make_sample_data(tmp_path)):
+        a, b = sitk.ReadImage(str(shipped)), sitk.ReadImage(str(fresh))
+        assert np.array_equal(sitk.GetArrayFromImage(a), sitk.GetArrayFromImage(b)) and a.GetSpacing() == b.GetSpacing()
+    mask = sitk.GetArrayFromImage(sitk.ReadImage(items[0]["mask"]))
+    image = sitk.GetArrayFromImage(sitk.ReadImage(items[0]["image"]))
+    assert mask.sum() > 0 and (image[mask > 0] == 3071).all()  # the hole is the inserted metal
