@@ -229,3 +229,22 @@ def test_a_batch_is_split_to_fit_the_memory_limit():
     holes[:, 30:34, 30:34] = True
     inpainter(np.zeros((10, 64, 64), np.float32), holes)
     assert max(calls) == 3 and sum(calls) == 10  # batches of at most 3 instead of 16
+
+
+def test_the_command_line_refuses_an_image_over_the_memory_limit(tmp_path, monkeypatch):
+    """A slice too large for the memory left is a one-line error (exit 7) with the size and the limit."""
+    import rfr_inpaint.inference
+    from _reliability_helpers import last_error_line, run_cli, save_tiny_checkpoint, write_sitk
+
+    monkeypatch.setattr(rfr_inpaint.inference, "_available_memory_bytes", lambda device: 100 * 2**20)
+    image = write_sitk(np.zeros((256, 256), np.int16), tmp_path / "big.nrrd")
+    hole = np.zeros((256, 256), np.uint8)
+    hole[20:236, 20:236] = 1  # most of the slice: it runs whole
+    mask = write_sitk(hole, tmp_path / "big_mask.nrrd")
+    model = save_tiny_checkpoint(tmp_path / "model.pt")
+    args = ["--image", image, "--mask", mask, "--output", tmp_path / "o.nrrd", "--model", model, "--device", "cpu"]
+    code, err = run_cli(args)
+    message = last_error_line(err)
+    assert code == 7 and str(image) in message, err
+    assert "256 x 256 image needs about" in message and "more than the limit of 0.08 GiB" in message
+    assert not (tmp_path / "o.nrrd").exists()

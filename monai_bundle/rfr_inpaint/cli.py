@@ -272,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
             )
         except InpaintingCancelled as e:
             raise CLIError("interrupted", _one_line(e)) from e
-        except (ValueError, RuntimeError, TypeError) as e:
+        except (ValueError, RuntimeError, TypeError, MemoryError) as e:
             raise CLIError("inpaint", f"{args.image}: inpainting failed: {_one_line(e)}") from e
         finally:
             if bar is not None:
