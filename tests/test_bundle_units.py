@@ -1,0 +1,124 @@
+"""Fast checks of the bundle's building blocks (rfr_inpaint.workflows): data splits, pairs to inpaint, output names,
+pretrained weights, the volume inferer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from rfr_inpaint.networks import RFRNet
+from rfr_inpaint.safe_io import CheckpointError, atomic_torch_save
+from rfr_inpaint.workflows import (
+    FixedDataset,
+    VolumeInpaintingInferer,
+    inference_items,
+    load_pretrained,
+    make_dataset,
+    output_path,
+    split_items,
+)
+
+
+def _pngs(folder: Path, names: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        Image.fromarray(np.full((8, 8), 100, np.uint8)).save(folder / name)
+
+
+def test_split_items_of_a_folder_and_a_datalist(tmp_path: Path):
+    _pngs(tmp_path / "d", [f"{k}.png" for k in range(10)])
+    train = split_items(tmp_path / "d", None, "training")
+    val = split_items(tmp_path / "d", None, "validation")
+    assert len(train) == 9 and [Path(i["image"]).name for i in val] == ["9.png"]
+    assert split_items(tmp_path / "d", None, "test") == val
+    datalist = tmp_path / "list.json"
+    datalist.write_text(json.dumps({"training": ["d/0.png"], "validation": [{"image": "d/1.png", "mask": "d/2.png"}]}))
+    assert split_items(None, datalist, "test")[0]["mask"].endswith("2.png")  # test falls back to validation
+    with pytest.raises(ValueError, match="split must be"):
+        split_items(tmp_path / "d", None, "train")
+    with pytest.raises(ValueError, match="dataset_dir or a datalist"):
+        split_items(None, None, "training")
+    _pngs(tmp_path / "one", ["a.png"])
+    with pytest.raises(ValueError, match="at least 2 images"):
+        split_items(tmp_path / "one", None, "training")
+
+
+def test_synthetic_splits_differ_and_fixed_dataset_freezes_masks():
+    from rfr_inpaint.data.datasets import build_transforms
+
+    transform = build_transforms(load=False, size=32, flip_prob=0.0, mask={"kind": "square", "hole_ratio": 4})
+    train = make_dataset(transform, split="training", num_samples=2, image_size=32)
+    val = make_dataset(transform, split="validation", num_samples=2, image_size=32)
+    assert not torch.equal(train[0]["image"], val[0]["image"])
+    a = FixedDataset(make_dataset(transform, split="validation", num_samples=3, image_size=32), seed=5)
+    b = FixedDataset(make_dataset(transform, split="validation", num_samples=3, image_size=32), seed=5)
+    c = FixedDataset(make_dataset(transform, split="validation", num_samples=3, image_size=32), seed=6)
+    assert all(torch.equal(a[i]["hole"], b[i]["hole"]) for i in range(3))
+    assert torch.equal(a[0]["hole"], a[0]["hole"]) and any(
+        not torch.equal(a[i]["hole"], c[i]["hole"]) for i in range(3)
+    )
+
+
+def test_inference_items_pairs_images_with_masks(tmp_path: Path):
+    _pngs(tmp_path, ["a.png", "a_mask.png", "b.png", "c.png", "c_mask.png"])
+    items = inference_items(tmp_path)
+    assert [(Path(i["image"]).name, Path(i["mask"]).name) for i in items] == [
+        ("a.png", "a_mask.png"),
+        ("c.png", "c_mask.png"),
+    ]
+    with pytest.raises(ValueError, match="no image with a mask"):
+        inference_items(tmp_path, mask_suffix="_hole")
+    with pytest.raises(FileNotFoundError, match="missing"):
+        inference_items(tmp_path / "missing")
+    datalist = tmp_path / "list.json"
+    datalist.write_text(json.dumps({"test": [{"image": "a.png"}]}))
+    with pytest.raises(ValueError, match="has no 'mask'"):
+        inference_items(None, datalist)
+
+
+def test_output_path_keeps_the_format(tmp_path: Path):
+    assert output_path("/x/ct.nii.gz", tmp_path) == tmp_path / "ct_inpainted.nii.gz"
+    assert output_path("/x/cxr.PNG", tmp_path, "_filled") == tmp_path / "cxr_filled.PNG"
+    (tmp_path / "series").mkdir()
+    assert output_path(tmp_path / "series", tmp_path / "out") == tmp_path / "out" / "series_inpainted"
+
+
+def test_load_pretrained_checks_the_weights(tmp_path: Path):
+    net = RFRNet(1, num_recurrences=1)
+    assert load_pretrained(net, None) is net
+    source = RFRNet(1, num_recurrences=1)
+    atomic_torch_save(source.state_dict(), tmp_path / "m.pt")
+    load_pretrained(net, tmp_path / "m.pt")
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), source.state_dict().values()))
+    atomic_torch_save({"network": RFRNet(3, num_recurrences=1).state_dict()}, tmp_path / "rgb.pt")
+    with pytest.raises(CheckpointError, match="rgb.pt: weights do not fit"):
+        load_pretrained(net, tmp_path / "rgb.pt")
+    with pytest.raises(FileNotFoundError):
+        load_pretrained(net, tmp_path / "none.pt")
+
+
+def test_volume_inferer_fills_only_hole_slices():
+    calls = []
+
+    class Constant(torch.nn.Module):
+        def forward(self, image, hole):
+            calls.append(image.shape[0])
+            return torch.full_like(image, 0.25)
+
+    network = Constant()
+
+    volume = torch.rand(1, 1, 4, 20, 20)
+    hole = torch.zeros_like(volume)
+    hole[0, 0, 2, 5:10, 5:10] = 1
+    out = VolumeInpaintingInferer(batch_size=8)(volume, network, hole)
+    assert calls == [1]  # one slice holds the hole
+    assert torch.equal(out[hole == 0], volume[hole == 0]) and torch.allclose(out[hole == 1], torch.tensor(0.25))
+    image2d = torch.rand(2, 1, 20, 20)
+    out2d = VolumeInpaintingInferer()(image2d, network, hole[:, :, 2].expand(2, 1, 20, 20))
+    assert out2d.shape == (2, 1, 20, 20)
+    with pytest.raises(ValueError, match="needs the hole"):
+        VolumeInpaintingInferer()(volume, network)
