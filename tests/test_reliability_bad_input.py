@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 import torch
+from _data_helpers import write_dicom_series
 from _reliability_helpers import (
     ct_like,
     last_error_line,
@@ -27,9 +27,6 @@ from rfr_inpaint.inpainters import get_inpainter
 from rfr_inpaint.networks import load_network
 from rfr_inpaint.safe_io import CheckpointError, atomic_torch_save
 from rfr_inpaint.volume import inpaint_volume
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data_helpers import write_dicom_series
 
 EXIT_INPUT, EXIT_MASK, EXIT_MODEL, EXIT_INPAINT = 3, 4, 6, 7
 

@@ -394,3 +394,28 @@ def test_output_write_killed_midway_leaves_the_previous_output(tmp_path: Path):
             proc.kill()
     assert output.read_bytes() == before
     assert same_bits(sitk.GetArrayFromImage(sitk.ReadImage(str(output))), ct_like((4, 32, 32), np.int16))
+
+
+def test_failed_dicom_series_write_keeps_the_previous_series(tmp_path: Path, monkeypatch):
+    import pydicom
+    from _data_helpers import write_dicom_series
+
+    reference = read_image(write_dicom_series(tmp_path / "in", n_slices=3))
+    output = tmp_path / "out"
+    write_image(reference, reference.array, output)
+    before = {p.name: p.read_bytes() for p in output.iterdir()}
+    real_save = pydicom.dataset.Dataset.save_as
+    written: list[str] = []
+
+    def fail_on_second(self, filename, *args, **kwargs):
+        if written:
+            raise OSError(28, "No space left on device")
+        written.append(str(filename))
+        return real_save(self, filename, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom.dataset.Dataset, "save_as", fail_on_second)
+    with pytest.raises(OSError, match="No space left"):
+        write_image(reference, reference.array // 2, output, overwrite=True)
+    assert written  # the failure happened half-way through the series
+    assert {p.name: p.read_bytes() for p in output.iterdir()} == before
+    assert files_in(tmp_path) == ["in", "out"]  # no temporary folder left
