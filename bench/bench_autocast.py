@@ -33,7 +33,8 @@ def main() -> None:
     hole = box_holes(args.batch, args.size).to(device)
 
     def run(dtype: torch.dtype | None) -> torch.Tensor:
-        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        autocast = torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+        with torch.inference_mode(), autocast:
             pred = net(image, hole).float()
         return composite(image, pred.clamp(0.0, 1.0), hole)
 
@@ -56,7 +57,9 @@ def main() -> None:
             "max_abs_diff_in_hole": round(float(diff.max()), 6),
             "mean_abs_diff_in_hole": round(float(diff.mean()), 6),
             "known_pixels_identical": bool(torch.equal(out[~in_hole], reference[~in_hole])),
-            "seconds_per_image": round(min(time_call(lambda d=names[name]: run(d), args.repeats, 1, device)) / args.batch, 5),
+            "seconds_per_image": round(
+                min(time_call(lambda d=names[name]: run(d), args.repeats, 1, device)) / args.batch, 5
+            ),
         }
     emit(result)
 

@@ -85,7 +85,8 @@ def main() -> None:
         idx = torch.from_numpy(rng.integers(0, n, args.batch))
         ys = rng.integers(0, h - args.crop + 1, args.batch)
         xs = rng.integers(0, w - args.crop + 1, args.batch)
-        gt = torch.stack([data[i, y : y + args.crop, x : x + args.crop] for i, y, x in zip(idx, ys, xs)])[:, None]
+        crops = [data[i, y : y + args.crop, x : x + args.crop] for i, y, x in zip(idx, ys, xs, strict=True)]
+        gt = torch.stack(crops)[:, None]
         hole = torch.from_numpy(metal_like_holes(args.batch, args.crop, rng))[:, None].to(device)
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):

@@ -138,7 +138,7 @@ def test_roi_equals_full_when_the_crop_covers_the_image(net):
 def test_roi_result_is_the_crop_forward_pasted_on_the_hole(net):
     images, holes = _stack(1, 96)
     holes[0, 40:46, 40:47] = True
-    inpainter = RFRInpainter(net, device="cpu", mode="roi", context=8, fuse=False)
+    inpainter = RFRInpainter(net, device="cpu", mode="roi", context=8, fuse=False, channels_last=False)
     (roi,) = inpainter.plan(holes)
     assert (roi.height, roi.width) == (32, 32)
     out = inpainter(images, holes)

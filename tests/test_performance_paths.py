@@ -81,7 +81,7 @@ def test_inpainter_options_equal_the_plain_inpainter(net, fuse, channels_last):
     images = rng.random((3, 40, 56), dtype=np.float32)
     holes = np.zeros(images.shape, bool)
     holes[0, 5:15, 5:20] = holes[2, 20:35, 30:50] = True
-    reference = RFRInpainter(net, device="cpu", mode="full", fuse=False)(images, holes)
+    reference = RFRInpainter(net, device="cpu", mode="full", fuse=False, channels_last=False)(images, holes)
     out = RFRInpainter(net, device="cpu", mode="full", fuse=fuse, channels_last=channels_last)(images, holes)
     np.testing.assert_allclose(out, reference, atol=1e-4)
     np.testing.assert_array_equal(out[~holes], images[~holes])
