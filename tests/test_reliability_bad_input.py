@@ -17,6 +17,7 @@ from _reliability_helpers import (
     ct_like,
     last_error_line,
     run_cli,
+    same_bits,
     save_tiny_checkpoint,
     tiny_network,
     write_sitk,
@@ -119,7 +120,7 @@ def test_nan_or_inf_in_the_image_is_refused(tmp_path: Path, bad):
     hole[2, 10:15, 10:15] = True
     with pytest.raises(ValueError, match=r"NaN or infinite.*\(0, 3, 4\)"):
         inpaint_volume(volume, hole, get_inpainter("mean"))
-    image = write_sitk(volume, tmp_path / "ct.nrrd")  # NRRD keeps NaN / Inf (see docs/guarantees.md for NIfTI)
+    image = write_sitk(volume, tmp_path / "ct.nrrd")  # NRRD keeps NaN / Inf
     mask = write_sitk(hole.astype(np.uint8), tmp_path / "mask.nrrd")
     code, message = _cli(tmp_path, image, mask)
     assert code == EXIT_INPAINT and str(image) in message and "NaN or infinite" in message
@@ -128,6 +129,22 @@ def test_nan_or_inf_in_the_image_is_refused(tmp_path: Path, bad):
     volume[2, 12, 12] = bad
     result, _ = inpaint_volume(volume, hole, get_inpainter("mean"), spacing=(2.5, 0.9, 0.7))
     assert np.isfinite(result).all()
+
+
+def test_nifti_with_nan_is_refused_not_zeroed(tmp_path: Path):
+    """ITK's NIfTI reader turns NaN into 0; such a file is refused rather than silently changed."""
+    import nibabel
+
+    volume = ct_like((4, 32, 32), np.float32)
+    volume[1, 2, 3] = np.nan
+    image = write_sitk(volume, tmp_path / "ct.nii.gz")
+    assert np.isnan(np.asanyarray(nibabel.load(str(image)).dataobj)).sum() == 1  # the file does hold the NaN
+    with pytest.raises(ImageIOError, match=r"ct\.nii\.gz: NIfTI file holds 1 NaN or infinite voxel"):
+        read_image(image)
+    code, message = _cli(tmp_path, image)
+    assert code == EXIT_INPUT and str(image) in message and "silently turn into 0" in message
+    volume[1, 2, 3] = 0.0
+    assert same_bits(read_image(write_sitk(volume, tmp_path / "ok.nii.gz")).array, volume)
 
 
 def test_too_small_image_is_refused(tmp_path: Path):

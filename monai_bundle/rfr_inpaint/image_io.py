@@ -222,6 +222,8 @@ def read_image(path: str | os.PathLike) -> MedicalImage:
             "expected (split time series / multi-volume files first)"
         )
     array = sitk.GetArrayFromImage(image)
+    if fmt == "nifti" and np.issubdtype(array.dtype, np.floating):
+        _check_nifti_finite(path)
     num_components = image.GetNumberOfComponentsPerPixel()
     if num_components > 1 and fmt not in FORMATS_2D.values():
         raise ImageIOError(
@@ -242,6 +244,22 @@ def read_image(path: str | os.PathLike) -> MedicalImage:
         num_components=num_components,
         dicom_files=dicom_files,
     )
+
+
+def _check_nifti_finite(path: Path) -> None:
+    """ITK's NIfTI reader turns NaN / infinite voxels into 0; read the stored values to refuse such files instead."""
+    import nibabel
+
+    try:
+        data = np.asanyarray(nibabel.load(str(path)).dataobj)
+    except Exception:  # noqa: BLE001 - ITK read it; nothing more to learn here
+        return
+    bad = int(np.count_nonzero(~np.isfinite(data))) if np.issubdtype(data.dtype, np.floating) else 0
+    if bad:
+        raise ImageIOError(
+            f"{path}: NIfTI file holds {bad} NaN or infinite voxel(s), which its reader would silently turn into 0; "
+            "replace them (or save the image as .nrrd, which keeps them) first"
+        )
 
 
 def _single_channel(array: np.ndarray, path: Path) -> np.ndarray:
