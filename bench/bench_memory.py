@@ -76,7 +76,8 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--child", str(size)] + (["--no-fuse"] if args.no_fuse else [])
         done = subprocess.run(cmd, check=True, capture_output=True, text=True)
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    emit({"benchmark": "peak_memory_full_slice", **machine_info("cpu"), "fuse": not args.no_fuse, "sizes": results})
+    emit({"benchmark": "peak_memory_full_slice", **machine_info("cpu"), "fuse": not args.no_fuse, "channels_last": True,
+          "sizes": results})
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ MODES = ("roi", "full")
 # maps proportional to H*W, and a fixed part (allocator and oneDNN scratch). Fit, with a margin, to the peaks measured
 # by ``bench/bench_memory.py`` (float32, CPU; see bench/README.md).
 _SCORE_BYTES = 4
-_FEATURE_BYTES_PER_PIXEL = 720
+_FEATURE_BYTES_PER_PIXEL = 800
 _FIXED_BYTES = 100 * 2**20
 
 
@@ -79,7 +79,7 @@ def estimate_forward_bytes(height: int, width: int, batch: int = 1, chunk_elemen
 
     Returns:
         bytes: per image the attention scores ``(H/8 * W/8)^2`` (float32), three chunks of score temporaries and
-        720 bytes of features per pixel, plus 100 MiB once.
+        800 bytes of features per pixel, plus 100 MiB once.
     """
     h = math.ceil(height / 16) * 16
     w = math.ceil(width / 16) * 16
