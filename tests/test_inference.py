@@ -86,6 +86,23 @@ def test_plan_rois_separate_crops_write_only_their_own_component():
         assert crop_hole.sum() >= roi.own.sum()
 
 
+def test_plan_rois_many_components_are_pre_grouped_to_the_same_plan(monkeypatch):
+    hole = np.zeros((800, 800), bool)
+    hole[5::40, 5::40] = True  # 400 isolated pixels: more than the pre-grouping threshold
+    hole[200:203, 206:209] = True  # 1 px from a grid pixel: merged with it
+    rois = plan_rois(hole, context=8, full_fraction=1.0)
+    assert len(rois) == 400
+    covered = np.zeros(hole.shape, np.int32)
+    for roi in rois:
+        covered[roi.window][roi.own] += 1
+    np.testing.assert_array_equal(covered, hole.astype(np.int32))
+    monkeypatch.setattr("rfr_inpaint.inference._MANY_COMPONENTS", 10**9)  # the pairwise path alone
+    pairwise = plan_rois(hole, context=8, full_fraction=1.0)
+    assert sorted((r.y0, r.x0, r.height, r.width) for r in pairwise) == sorted(
+        (r.y0, r.x0, r.height, r.width) for r in rois
+    )
+
+
 def test_plan_rois_large_cover_runs_whole_slice_and_empty_plans_nothing():
     hole = np.zeros((64, 64), bool)
     assert plan_rois(hole) == []

@@ -55,6 +55,8 @@ MODES = ("roi", "full")
 # maps proportional to H*W, and a fixed part (allocator and oneDNN scratch). Fit, with a margin, to the peaks measured
 # by ``bench/bench_memory.py`` (float32, CPU; see bench/README.md).
 _SCORE_BYTES = 4
+# Above this many hole components in a slice, plan_rois pre-groups them by a dilation before merging boxes.
+_MANY_COMPONENTS = 256
 _FEATURE_BYTES_PER_PIXEL = 800
 _FIXED_BYTES = 100 * 2**20
 
@@ -215,7 +217,20 @@ def plan_rois(
         ],
         dtype=np.int64,
     )
-    group = _merge_boxes(boxes)
+    if count > _MANY_COMPONENTS:
+        # Many small components (speckle): group them first by the hole dilated by ``context`` (a cheap pass), so
+        # that the pairwise box merging below works on few boxes.
+        grown = ndimage.maximum_filter(hole.view(np.uint8), size=2 * context + 1) if context else hole.view(np.uint8)
+        pre, n_pre = ndimage.label(grown, structure=np.ones((3, 3), dtype=bool))
+        pre_of = np.asarray(ndimage.maximum(pre, labels, np.arange(1, count + 1)), dtype=np.int64) - 1
+        pre_boxes = np.empty((n_pre, 4), dtype=np.int64)
+        pre_boxes[:, [0, 2]] = np.iinfo(np.int64).max
+        pre_boxes[:, [1, 3]] = np.iinfo(np.int64).min
+        for col, reduce in ((0, np.minimum), (1, np.maximum), (2, np.minimum), (3, np.maximum)):
+            reduce.at(pre_boxes[:, col], pre_of, boxes[:, col])
+        group = _merge_boxes(pre_boxes)[pre_of]
+    else:
+        group = _merge_boxes(boxes)
     rois: list[Roi] = []
     area = 0
     for g in range(group.max() + 1):
