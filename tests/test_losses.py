@@ -114,3 +114,12 @@ def test_missing_vgg_warns_once_and_turns_terms_off(tmp_path: Path, monkeypatch:
         RFRLoss(vgg_weights=tmp_path / "nope.pth")
     cached = save_random_vgg16(tmp_path / "empty_torch_home" / "hub" / "checkpoints" / VGG16_WEIGHTS_FILENAME)
     assert RFRLoss().vgg.weights_path == cached  # type: ignore[union-attr]
+
+
+def test_gram_matrix_is_finite_and_float32_under_float16_autocast():
+    features = torch.full((1, 4, 64, 64), 40.0)  # 4096 * 40^2 = 6.5e6 per entry: inf in float16
+    with torch.autocast("cpu", dtype=torch.float16):
+        g = gram_matrix(features.half())
+    assert g.dtype == torch.float32
+    assert torch.isfinite(g).all()
+    assert torch.allclose(g, torch.full_like(g, 1600.0 / 4))

@@ -31,8 +31,10 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
         ``(N, C, C)``.
     """
     n, c, h, w = features.shape
-    f = features.reshape(n, c, h * w)
-    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+    f = features.float().reshape(n, c, h * w)
+    # Sums of h*w squared activations overflow float16 (max 65504): always float32, also under autocast.
+    with torch.autocast(device_type=f.device.type, enabled=False):
+        return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 
 class RFRLoss(nn.Module):
