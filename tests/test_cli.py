@@ -405,3 +405,26 @@ def test_console_script_runs_as_a_process(tmp_path):
         timeout=120,
     )
     assert again.returncode == EXIT_CODES["output"] and "output exists" in again.stderr
+
+
+def test_rfr_mode_and_context_options_reach_the_inpainter(tmp_path, ct):
+    torch = pytest.importorskip("torch")
+    from rfr_inpaint.networks import RFRNet
+
+    _, with_metal, metal = ct
+    _write_nifti(with_metal, tmp_path / "ct.nrrd")
+    _write_nifti(metal.astype(np.uint8), tmp_path / "metal.nrrd")
+    torch.manual_seed(0)
+    torch.save({"network": RFRNet(in_channels=1).state_dict()}, tmp_path / "model.pt")
+    common = ["--image", str(tmp_path / "ct.nrrd"), "--mask", str(tmp_path / "metal.nrrd"), "--method", "rfr"]
+    common += ["--model", str(tmp_path / "model.pt"), "--device", "cpu", "--quiet"]
+    outputs = {}
+    for name, extra in {"full": ["--mode", "full"], "wide": ["--context", "4096"], "tight": ["--context", "2"]}.items():
+        assert main(common + ["--output", str(tmp_path / f"{name}.nrrd")] + extra) == 0
+        outputs[name] = read_image(tmp_path / f"{name}.nrrd").array
+    # a crop whose context covers the whole slice is the full-slice forward; a tight crop sees less context
+    assert np.array_equal(outputs["full"], outputs["wide"])
+    assert not np.array_equal(outputs["full"], outputs["tight"])
+    with pytest.raises(SystemExit) as info:
+        main(common + ["--output", str(tmp_path / "bad.nrrd"), "--mode", "tiles"])
+    assert info.value.code == EXIT_CODES["usage"]

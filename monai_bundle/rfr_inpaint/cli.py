@@ -97,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N (method rfr)")
     parser.add_argument("--batch-size", type=int, default=8, help="slices per inpainter call (default 8)")
+    parser.add_argument(
+        "--mode",
+        default="roi",
+        choices=("roi", "full"),
+        help="rfr only: roi (default) runs the network on a crop around each hole component with --context pixels "
+        "of known context; full runs whole slices (slower, see docs/performance.md)",
+    )
+    parser.add_argument(
+        "--context", type=int, default=16, help="rfr --mode roi: known context around each hole, in pixels (default 16)"
+    )
     parser.add_argument("--in-place", action="store_true", help="write the result over the input image")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument(
@@ -219,7 +229,9 @@ def run(args: argparse.Namespace) -> int:
 
     # ---- method
     try:
-        options = {"batch_size": args.batch_size} if args.method == "rfr" else {}
+        options = (
+            {"batch_size": args.batch_size, "mode": args.mode, "context": args.context} if args.method == "rfr" else {}
+        )
         inpainter = (
             get_inpainter(args.method, model_path=args.model, device=args.device, **options) if hole.any() else None
         )
