@@ -1,0 +1,83 @@
+"""The bundle's config files: each of the three documented ``run`` configs is self-contained (every ``@id`` it
+references exists in it), ``evaluate.json`` is the current merge of ``train.json`` and ``evaluate_overrides.json``
+(``scripts/build_configs.py``), the model-zoo list form gives the same configuration, and ``run`` is an alias of each
+config's named run id. Fast: only config parsing, nothing is instantiated."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+from _bundle_helpers import BUNDLE_DIR, CONFIGS
+from monai.bundle import ConfigParser
+
+#: the documented commands: config file -> its named run id
+RUN_CONFIGS = {"train.json": "training", "evaluate.json": "evaluating", "inference.json": "inference"}
+_REFERENCE = re.compile(r"@([A-Za-z_][\w]*(?:(?:#|::)[\w]+)*)")
+
+
+def _build_configs():
+    spec = importlib.util.spec_from_file_location("build_configs", BUNDLE_DIR / "scripts" / "build_configs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _references(value) -> set[str]:
+    if isinstance(value, dict):
+        return set().union(*(_references(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_references(v) for v in value)) if value else set()
+    return set(_REFERENCE.findall(value)) if isinstance(value, str) else set()
+
+
+@pytest.mark.parametrize("name", sorted(RUN_CONFIGS))
+def test_run_configs_are_self_contained_and_run_is_an_alias(name: str):
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / name))  # a single file, as `--config_file configs/<name>` reads it
+    refs = _references(parser.get())
+    assert refs, name
+    missing = sorted(r for r in refs if r.replace("::", "#") not in parser)
+    assert not missing, f"{name} references ids it does not define: {missing}"
+    assert parser["run"] == parser[RUN_CONFIGS[name]], f"'run' of {name} is not an alias of {RUN_CONFIGS[name]!r}"
+    for other in set(RUN_CONFIGS.values()) - {RUN_CONFIGS[name]}:  # no config runs another stage by mistake
+        assert other not in parser.get(), f"{name} defines the run id {other!r}"
+
+
+def test_evaluate_json_is_the_current_merge_of_train_and_overrides(tmp_path: Path):
+    build = _build_configs()
+    assert build.build(CONFIGS, check=True) == [], "run `python scripts/build_configs.py` in monai_bundle/"
+    committed = json.loads((CONFIGS / "evaluate.json").read_text())
+    # the overrides are applied: the test pipeline, the baseline comparison and the evaluation run id
+    assert committed["validate"]["dataset"]["dataset"]["split"] == "test"
+    assert committed["validate"]["preprocessing"]["transforms"][0]["mask"] == "@test_mask"
+    assert committed["validate"]["handlers"][-1] == "@validate#comparison"
+    # the model-zoo list form gives the same configuration as the standalone file
+    assert ConfigParser.load_config_files([str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")]) == {
+        **committed,
+        "training": json.loads((CONFIGS / "train.json").read_text())["training"],
+    }
+    # the check notices drift: an edited override makes the committed file stale until it is rebuilt
+    for f in ("train.json", "evaluate_overrides.json", "evaluate.json"):
+        (tmp_path / f).write_text((CONFIGS / f).read_text())
+    overrides = json.loads((tmp_path / "evaluate_overrides.json").read_text())
+    overrides["num_test_images"] = 5
+    (tmp_path / "evaluate_overrides.json").write_text(json.dumps(overrides))
+    assert build.build(tmp_path, check=True) == [tmp_path / "evaluate.json"]
+    assert build.main(["--config_dir", str(tmp_path), "--check"]) == 1
+    assert build.build(tmp_path) == [tmp_path / "evaluate.json"]
+    assert json.loads((tmp_path / "evaluate.json").read_text())["num_test_images"] == 5
+    assert build.main(["--config_dir", str(tmp_path), "--check"]) == 0
+
+
+def test_merge_errors_name_the_file_and_the_problem(tmp_path: Path):
+    build = _build_configs()
+    with pytest.raises(FileNotFoundError, match="train.json"):
+        build.merged_config(("train.json",), config_dir=tmp_path)
+    (tmp_path / "base.json").write_text("{}")
+    (tmp_path / "over.json").write_text('{"validate#dataset": 1}')
+    with pytest.raises(KeyError, match="validate"):
+        build.merged_config(("base.json", "over.json"), config_dir=tmp_path)
