@@ -32,7 +32,7 @@ def cli_args(overrides: dict[str, Any]) -> list[str]:
     """``--key value`` arguments of the MONAI bundle CLI (values as the CLI parses them)."""
     args: list[str] = []
     for key, value in overrides.items():
-        args += [f"--{key}", str(value) if not isinstance(value, bool) else str(value)]
+        args += [f"--{key}", str(value)]
     return args
 
 
@@ -49,7 +49,7 @@ def run_bundle(
     cmd = list(launcher) if launcher else [sys.executable]
     cmd += ["-m", "monai.bundle", *args]
     env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
-    proc = subprocess.run(cmd, cwd=BUNDLE_DIR, capture_output=True, text=True, timeout=timeout, env=env)
+    proc = subprocess.run(cmd, cwd=BUNDLE_DIR, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     if proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
@@ -87,3 +87,47 @@ def write_inference_inputs(folder: Path) -> dict[str, Path]:
         "slice": folder / "slice.nrrd",
         "slice_mask": folder / "slice_mask.nrrd",
     }
+
+
+def write_radiograph_dicom(path: Path, stored: np.ndarray, photometric: str = "MONOCHROME1") -> Path:
+    """A single-file 12-bit unsigned DX radiograph (pydicom ships no MONOCHROME1 test file), with a uint8 hole mask
+    ``<name>_mask.nrrd`` beside it on the image's grid (rows 20..27, columns 24..35 are the hole).
+
+    Args:
+        path: the ``.dcm`` file to write.
+        stored: ``(rows, columns)`` raw stored values in ``[0, 4095]``.
+        photometric: ``MONOCHROME1`` (high values dark) or ``MONOCHROME2``.
+
+    Returns:
+        ``path``.
+    """
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+    from rfr_inpaint.image_io import read_image
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID, ds.SeriesDescription = "DX", "rfr-test", "chest"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Rows, ds.Columns = stored.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelSpacing = ["0.5", "0.5"]
+    ds.PixelData = np.asarray(stored, dtype=np.uint16).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if int(pydicom.__version__.split(".")[0]) >= 3:
+        ds.save_as(path, enforce_file_format=True)
+    else:  # pragma: no cover - pydicom 2.x
+        ds.is_little_endian, ds.is_implicit_VR = True, False
+        ds.save_as(path, write_like_original=False)
+    image = read_image(path)
+    hole = np.zeros(image.array.shape, np.uint8)
+    hole[..., 20:28, 24:36] = 1
+    sitk.WriteImage(image.to_sitk(hole), str(path.with_name(path.name[: -len(".dcm")] + "_mask.nrrd")))
+    return path

@@ -122,3 +122,49 @@ def test_volume_inferer_fills_only_hole_slices():
     assert out2d.shape == (2, 1, 20, 20)
     with pytest.raises(ValueError, match="needs the hole"):
         VolumeInpaintingInferer()(volume, network)
+
+
+@pytest.mark.parametrize("slope_intercept", [(1.0, 0.0), (2.0, 10.0)])
+def test_monochrome1_dicom_series_is_written_back_as_monochrome1(tmp_path: Path, slope_intercept):
+    """A MONOCHROME1 series reads inverted (GDCM: stored ``4095 - s``); writing it back with the series as template
+    stores the values in MONOCHROME1 again, so unchanged pixels keep their stored values and the file reads the same."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+    from rfr_inpaint.image_io import read_image, write_image
+
+    slope, intercept = slope_intercept
+    rng = np.random.default_rng(0)
+    stored = rng.integers(0, 4096, (2, 6, 7)).astype(np.uint16)
+    series, study = generate_uid(), generate_uid()
+    (tmp_path / "in").mkdir()
+    for k in range(2):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+        ds.Modality, ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID = "DX", "t", study, series
+        ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, 2.0 * k], [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing, ds.SliceThickness, ds.InstanceNumber = [1, 1], 2, k + 1
+        ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = 6, 7, 1, "MONOCHROME1"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+        ds.PixelData = stored[k].tobytes()
+        ds.save_as(tmp_path / "in" / f"{k}.dcm", enforce_file_format=True)
+    image = read_image(tmp_path / "in")
+    np.testing.assert_allclose(image.array, slope * (4095 - stored.astype(np.float64)) + intercept)  # inverted
+    changed = image.array.copy()
+    changed[1, 2, 3] = slope * 1000 + intercept
+    write_image(image, changed, tmp_path / "out")
+    out_files = sorted((tmp_path / "out").iterdir())
+    for k, file in enumerate(out_files):
+        ds = pydicom.dcmread(file)
+        assert ds.PhotometricInterpretation == "MONOCHROME1"
+        expected = stored[k].copy()
+        if k == 1:
+            expected[2, 3] = 4095 - 1000
+        assert np.array_equal(ds.pixel_array, expected)
+    np.testing.assert_allclose(read_image(tmp_path / "out").array, changed)

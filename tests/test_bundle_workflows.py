@@ -16,7 +16,16 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
-from _bundle_helpers import CONFIGS, LOGGING, META, TINY, cli_args, run_bundle, write_inference_inputs
+from _bundle_helpers import (
+    CONFIGS,
+    LOGGING,
+    META,
+    TINY,
+    cli_args,
+    run_bundle,
+    write_inference_inputs,
+    write_radiograph_dicom,
+)
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
 from PIL import Image
@@ -163,20 +172,33 @@ def test_finetune_starts_from_trained_model_with_frozen_batchnorm(trained: Path,
 
 
 def test_evaluation_against_baselines_is_written_and_reproducible(trained: Path, tmp_path: Path):
-    outputs = []
-    for run in range(2):
-        out = tmp_path / f"eval{run}"
-        wf = _workflow(
-            ["train.json", "evaluate.json"],
+    budget = {k: v for k, v in TINY.items() if k in ("image_size", "batch_size", "device")}
+    outputs = [tmp_path / "eval_cli", tmp_path / "eval_list_form"]
+    # the documented command: evaluate.json on its own
+    run_bundle(
+        [
+            "run",
             "evaluating",
-            bundle_root=str(trained),
-            output_dir=str(out),
-            num_test_images=3,
-            **{k: v for k, v in TINY.items() if k in ("image_size", "batch_size", "device")},
-        )
-        wf.run()
-        wf.finalize()
-        outputs.append(out)
+            "--meta_file",
+            "configs/metadata.json",
+            "--config_file",
+            "configs/evaluate.json",
+            "--logging_file",
+            "configs/logging.conf",
+            *cli_args({"bundle_root": trained, "output_dir": outputs[0], "num_test_images": 3, **budget}),
+        ]
+    )
+    # the model-zoo list form, through MONAI's workflow API
+    wf = _workflow(
+        ["train.json", "evaluate.json"],
+        "evaluating",
+        bundle_root=str(trained),
+        output_dir=str(outputs[1]),
+        num_test_images=3,
+        **budget,
+    )
+    wf.run()
+    wf.finalize()
     summary = json.loads((outputs[0] / "summary.json").read_text())
     assert list(summary["metrics"]) == ["rfr", "biharmonic", "telea", "ns", "mean"]
     for method, metrics in summary["metrics"].items():
@@ -192,7 +214,7 @@ def test_evaluation_against_baselines_is_written_and_reproducible(trained: Path,
         assert value == pytest.approx(summary["metrics"][method]["ssim"]["mean"], abs=1e-5)
     table = (outputs[0] / "summary.md").read_text().splitlines()
     assert len(table) == 2 + 5 and table[2].startswith("| rfr |")
-    # the same images and seeded masks in a second run
+    # the same images and seeded masks (and the same model results) in the second run, from the list form
     assert (outputs[1] / "per_image.csv").read_text() == (outputs[0] / "per_image.csv").read_text()
 
 
@@ -230,6 +252,48 @@ def test_inference_writes_results_in_the_inputs_format_and_units(trained: Path, 
         assert np.array_equal(a[~hole], b[~hole])  # known pixels bit-identical, in HU
         assert not np.array_equal(a[hole], b[hole])  # the hole was filled
         assert b.min() >= -1024 and b.max() <= 3071  # the CT window's range
+
+
+def test_inference_inverts_monochrome1_and_writes_it_back_in_its_own_convention(trained: Path, tmp_path: Path):
+    """A MONOCHROME1 radiograph reaches the network inverted, as in training (bone bright), and its result is stored
+    back as MONOCHROME1: the same numbers as for the MONOCHROME2 twin of the image, re-inverted."""
+    import pydicom
+
+    rng = np.random.default_rng(4)
+    cols = np.mgrid[0:48, 0:56][1]
+    display = np.clip(600 + 40 * cols + rng.normal(0, 30, (48, 56)), 0, 4095).round()  # MONOCHROME2 values
+    write_radiograph_dicom(tmp_path / "in" / "m1.dcm", 4095 - display, "MONOCHROME1")
+    write_radiograph_dicom(tmp_path / "in" / "m2.dcm", display, "MONOCHROME2")
+    out = tmp_path / "out"
+    wf = _workflow(  # the plain `run` id: the alias of `inference`
+        ["inference.json"],
+        "run",
+        "infer",
+        bundle_root=str(trained),
+        dataset_dir=str(tmp_path / "in"),
+        output_dir=str(out),
+        intensity_mode="percentile",
+        device="$torch.device('cpu')",
+    )
+    pre = wf.parser.get_parsed_content("preprocessing")
+    net_in = {
+        n: pre({"image": str(tmp_path / "in" / f"{n}.dcm"), "mask": str(tmp_path / "in" / f"{n}_mask.nrrd")})
+        for n in ("m1", "m2")
+    }
+    assert torch.equal(net_in["m1"]["image"], net_in["m2"]["image"])  # inverted on the way in
+    assert float(net_in["m1"]["image"][..., 0].mean()) < float(net_in["m1"]["image"][..., -1].mean())
+    wf.run()
+    wf.finalize()
+    src = {n: pydicom.dcmread(tmp_path / "in" / f"{n}.dcm") for n in ("m1", "m2")}
+    res = {n: pydicom.dcmread(out / f"{n}_inpainted.dcm") for n in ("m1", "m2")}
+    assert res["m1"].PhotometricInterpretation == "MONOCHROME1" and res["m2"].PhotometricInterpretation == "MONOCHROME2"
+    assert res["m1"].Modality == "DX" and res["m1"].SOPInstanceUID != src["m1"].SOPInstanceUID
+    hole = np.zeros((48, 56), bool)
+    hole[20:28, 24:36] = True
+    for n in ("m1", "m2"):
+        a, b = src[n].pixel_array, res[n].pixel_array
+        assert np.array_equal(a[~hole], b[~hole]) and not np.array_equal(a[hole], b[hole])
+    assert np.array_equal(res["m1"].pixel_array.astype(int), 4095 - res["m2"].pixel_array.astype(int))
 
 
 def test_ckpt_export_torchscript_matches_eager(trained: Path, tmp_path: Path):

@@ -372,7 +372,10 @@ def write_image(
 ) -> Path:
     """Write ``array`` on the grid and with the pixel type of ``reference``, atomically.
 
-    The format follows the name of ``path`` (a name without suffix or an existing folder is a DICOM series).
+    The format follows the name of ``path`` (a name without suffix or an existing folder is a DICOM series). DICOM
+    outputs derived from DICOM inputs (a series from a series, one ``.dcm`` file from one file) keep the input's tags,
+    photometric interpretation included: values read from a MONOCHROME1 file are in the MONOCHROME2 convention
+    (GDCM inverts them on reading) and are inverted back when stored.
 
     Args:
         reference: the image whose grid, dtype and (for DICOM) tags the output keeps.
@@ -408,6 +411,10 @@ def write_image(
             overwrite=overwrite,
             series_description=series_description,
         )
+    if fmt == "dicom-file" and reference.format == "dicom-file" and values.ndim == 3 and values.shape[0] == 1:
+        # one DICOM file from one DICOM file: keep its tags and photometric interpretation (ITK would write a new,
+        # MONOCHROME2 file)
+        return _write_dicom_file_from_template(reference.path, values[0], path, overwrite, series_description)
     if fmt in FORMATS_2D.values() and values.ndim != 2:
         raise ImageIOError(
             f"{path}: a {values.ndim}D image cannot be written as {fmt.upper()}; use .nii.gz, .nrrd or a DICOM folder"
@@ -469,9 +476,11 @@ def write_dicom_series(
 
     With ``template_files`` (the input series, one file per slice in slice order), every tag of each template is kept;
     the pixel data are re-encoded with the template's Bits Allocated / Stored, Pixel Representation and Rescale Slope /
-    Intercept (values are rounded and clipped to the stored range), and new Series Instance UID, SOP Instance UIDs and
-    Series Number are set. Without templates a CT Image Storage series is created from the geometry (integer arrays of
-    at most 16 bits are stored as they are; other arrays are stored as int16 with a rescale slope / intercept).
+    Intercept (values are rounded and clipped to the stored range; a MONOCHROME1 template gets its stored values
+    inverted back, ``low + high - s``, as GDCM inverts them on reading), and new Series Instance UID, SOP Instance
+    UIDs and Series Number are set. Without templates a CT Image Storage series is created from the geometry (integer
+    arrays of at most 16 bits are stored as they are; other arrays are stored as int16 with a rescale slope /
+    intercept).
 
     Args:
         array: ``(z, y, x)`` values in output units (e.g. HU); a 2D array is written as one slice.
@@ -492,7 +501,7 @@ def write_dicom_series(
         ImageIOError: the templates do not match the array or cannot be read.
     """
     import pydicom
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import generate_uid
 
     path = Path(path)
     volume = array[None] if array.ndim == 2 else array
@@ -513,22 +522,55 @@ def write_dicom_series(
             description = series_description or "inpainted"
         series_number = int(datasets[0].get("SeriesNumber", 0) or 0) + 1000
         for k, ds in enumerate(datasets):
-            _set_pixels(ds, volume[k], path)
-            ds.SeriesInstanceUID = series_uid
-            ds.SOPInstanceUID = generate_uid()
-            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            ds.SeriesDescription = description[:64]
-            ds.SeriesNumber = series_number
-            ds.InstanceNumber = k + 1
-            ds.ImageType = ["DERIVED", "SECONDARY"]
-            ds.DerivationDescription = "inpainted with rfr-inpaint"
-            out = tmp / f"IM{k + 1:05d}.dcm"
-            if int(pydicom.__version__.split(".")[0]) >= 3:
-                ds.save_as(out, implicit_vr=False, little_endian=True, enforce_file_format=True)
-            else:  # pragma: no cover - pydicom 2.x
-                ds.is_little_endian, ds.is_implicit_VR = True, False
-                ds.save_as(out, write_like_original=False)
+            _save_derived(
+                ds, volume[k], tmp / f"IM{k + 1:05d}.dcm", path, series_uid, description, series_number, k + 1
+            )
+    return path
+
+
+def _save_derived(
+    ds, values: np.ndarray, out: Path, path: Path, series_uid: str, description: str, series_number: int, instance: int
+) -> None:
+    """Store ``values`` in the dataset ``ds`` (:func:`_set_pixels`), mark it as a derived instance of a new series and
+    save it to ``out`` (``path`` names the output in errors)."""
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    _set_pixels(ds, values, path)
+    ds.SeriesInstanceUID = series_uid
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SeriesDescription = description[:64]
+    ds.SeriesNumber = series_number
+    ds.InstanceNumber = instance
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    ds.DerivationDescription = "inpainted with rfr-inpaint"
+    if int(pydicom.__version__.split(".")[0]) >= 3:
+        ds.save_as(out, implicit_vr=False, little_endian=True, enforce_file_format=True)
+    else:  # pragma: no cover - pydicom 2.x
+        ds.is_little_endian, ds.is_implicit_VR = True, False
+        ds.save_as(out, write_like_original=False)
+
+
+def _write_dicom_file_from_template(
+    template: Path, values: np.ndarray, path: Path, overwrite: bool, series_description: str | None
+) -> Path:
+    """Write a 2D image as one DICOM file keeping every tag of the single-file DICOM ``template`` it derives from
+    (photometric interpretation included: a MONOCHROME1 input gives a MONOCHROME1 output), atomically."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    try:
+        ds = pydicom.dcmread(str(template))
+    except Exception as e:  # noqa: BLE001 - pydicom raises many types for damaged files
+        raise ImageIOError(f"{template}: template DICOM file cannot be read ({e})") from e
+    description = series_description or (str(ds.get("SeriesDescription", "")) + " inpainted").strip()
+    series_number = int(ds.get("SeriesNumber", 0) or 0) + 1000
+    if path.exists() and path.is_dir():
+        raise ImageIOError(f"{path}: output is an existing folder; give a file name")
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        _save_derived(ds, values, Path(tmp), path, generate_uid(), description, series_number, 1)
     return path
 
 
@@ -544,7 +586,12 @@ def _set_pixels(ds, values: np.ndarray, path: Path) -> None:
     dtype = np.dtype(f"{'int' if signed else 'uint'}{bits_allocated}")
     low, high = (-(2 ** (bits_stored - 1)), 2 ** (bits_stored - 1) - 1) if signed else (0, 2**bits_stored - 1)
     stored = np.rint((np.asarray(values, dtype=np.float64) - intercept) / slope)
-    stored = np.clip(stored, low, high).astype(dtype)
+    stored = np.clip(stored, low, high)
+    if str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip() == "MONOCHROME1":
+        # values are in the MONOCHROME2 convention (GDCM inverts MONOCHROME1 stored values on reading: low + high - s);
+        # store them back in the file's own convention
+        stored = (low + high) - stored
+    stored = stored.astype(dtype)
     if values.shape != (int(ds.get("Rows", values.shape[0])), int(ds.get("Columns", values.shape[1]))):
         raise ImageIOError(f"{path}: slice of shape {values.shape} does not match template Rows x Columns")
     ds.Rows, ds.Columns = values.shape
