@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -94,12 +93,11 @@ def test_volume_is_smooth_across_slices_and_varies_along_z():
         synthetic_ct_volume((4, 32, 32), spacing=(1.0, 1.0, 2.0))
 
 
-def test_volume_generation_speed():
-    start = time.perf_counter()
+def test_full_size_volume_of_the_performance_benchmark():
+    # the 512 x 512 x 64 volume of bench/bench_volume.py (its generation time is reported there, not asserted here)
     vol, spacing = synthetic_ct_volume((64, 512, 512), seed=0)
-    elapsed = time.perf_counter() - start
-    assert vol.shape == (64, 512, 512) and spacing == (5.0, 400 / 512, 400 / 512)
-    assert elapsed < 20.0, f"512 x 512 x 64 took {elapsed:.1f} s (about 1.5 s on an idle core)"
+    assert vol.shape == (64, 512, 512) and vol.dtype == np.float32 and spacing == (5.0, 400 / 512, 400 / 512)
+    assert np.isfinite(vol).all() and vol.min() >= -1024 and vol.max() <= 3071
 
 
 def test_sitk_image_has_geometry_and_int16():
