@@ -4,8 +4,10 @@ Every inpainter follows the interface of ``docs/architecture.md``::
 
     inpainter(images: (N, H, W) float32 in [0, 1], holes: (N, H, W) bool) -> (N, H, W) float32, composited
 
-Methods: ``rfr`` (RFR-Net, needs a model file or a bundle folder), ``biharmonic``, ``telea``, ``ns`` (Navier-Stokes)
-and ``mean`` (classical baselines of :mod:`rfr_inpaint.baselines`, no model needed).
+Methods: ``rfr`` (RFR-Net, needs a model file or a bundle folder), ``biharmonic``, ``biharmonic3d`` (sees the
+volume), ``telea``, ``ns`` (Navier-Stokes) and ``mean`` (classical baselines of :mod:`rfr_inpaint.baselines`, no model
+needed). An inpainter with ``volumetric = True`` is called on consecutive slices (see
+:func:`rfr_inpaint.volume.inpaint_volume`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ BUNDLE_CONFIGS: tuple[str, ...] = ("inference.json", "train.json")
 
 #: classical methods (the keys of :data:`rfr_inpaint.baselines.BASELINES`, listed here so that the command-line parser
 #: does not import OpenCV / scikit-image)
-CLASSICAL_METHODS: tuple[str, ...] = ("biharmonic", "telea", "ns", "mean")
+CLASSICAL_METHODS: tuple[str, ...] = ("biharmonic", "biharmonic3d", "telea", "ns", "mean")
 #: every method name accepted by :func:`get_inpainter`
 METHODS: tuple[str, ...] = ("rfr", *CLASSICAL_METHODS)
 

@@ -5,7 +5,9 @@
 1. the hole is dilated by a margin given in millimetres (streaks and partial-volume voxels surround metal), using a
    Euclidean distance transform with the voxel spacing, i.e. an ellipsoidal structuring element in voxels when the
    spacing is anisotropic;
-2. only the slices along ``axis`` that contain the dilated hole are processed, in batches;
+2. only the slices along ``axis`` that contain the dilated hole are processed, in batches (a *volumetric* inpainter,
+   ``volumetric = True``, is called once on the consecutive slices from the first to the last one with hole, plus its
+   ``context_slices`` on each side);
 3. intensities are mapped to [0, 1] by an invertible mapping (:mod:`rfr_inpaint.transforms.intensity`, CT window in
    HU by default) and back to the input's units and dtype;
 4. the result is composited in the input's units: every voxel outside the dilated hole is bit-identical to the input.
@@ -142,6 +144,37 @@ def _report(progress: Any, done: int, total: int, step: int) -> None:
         progress.update(step)
 
 
+def _inpaint_slab(
+    stack: np.ndarray,
+    hole_stack: np.ndarray,
+    result_stack: np.ndarray,
+    indices: np.ndarray,
+    inpainter: Any,
+    mapping: Mapping[str, Any],
+    dtype: np.dtype,
+    progress: Any,
+    cancel: Callable[[], bool] | None,
+) -> None:
+    """Run a volumetric inpainter once on the consecutive slices that hold the hole, plus its ``context_slices``."""
+    from rfr_inpaint.transforms.intensity import intensity_forward, intensity_inverse
+
+    total = len(indices)
+    _report(progress, 0, total, 0)
+    if cancel is not None and cancel():
+        raise InpaintingCancelled(f"inpainting cancelled after 0 of {total} slices")
+    reach = int(getattr(inpainter, "context_slices", 0))
+    slab = slice(max(int(indices[0]) - reach, 0), min(int(indices[-1]) + reach + 1, stack.shape[0]))
+    images = np.ascontiguousarray(intensity_forward(stack[slab], mapping), dtype=np.float32)
+    holes = np.ascontiguousarray(hole_stack[slab])
+    filled = np.asarray(inpainter(images, holes))
+    if filled.shape != images.shape:
+        raise RuntimeError(f"inpainter returned shape {filled.shape} for input {images.shape}")
+    values = cast_to_dtype(intensity_inverse(filled[holes], mapping, dtype=np.float64), dtype)
+    target = result_stack[slab]
+    target[holes] = values
+    _report(progress, total, total, total)
+
+
 def inpaint_volume(
     volume: np.ndarray,
     hole: np.ndarray,
@@ -235,6 +268,9 @@ def inpaint_volume(
 
     result = volume.copy()
     result_stack = result[None] if two_d else np.moveaxis(result, axis, 0)
+    if getattr(inpainter, "volumetric", False):
+        _inpaint_slab(stack, hole_stack, result_stack, indices, inpainter, mapping, volume.dtype, progress, cancel)
+        return result, used_hole
     total = len(indices)
     _report(progress, 0, total, 0)
     for start in range(0, total, batch_size):
