@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ..safe_io import CheckpointError, load_checkpoint
-from .rfrnet import RFRNet
+from .rfrnet import RFRNet, guide_channels
 
 __all__ = [
     "REFERENCE_PREFIXES",
@@ -159,8 +159,13 @@ def _network_options(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     head = state.get("head_pconv1.weight")
     step = state.get("head_pconv2.weight")
     options: dict[str, Any] = {}
+    guide = state.get("guide_config")
+    if guide is not None:
+        prior, context_slices = (int(v) for v in guide.tolist())
+        options.update(prior=bool(prior), context_slices=context_slices)
     if head is not None:
-        options["in_channels"] = int(head.shape[1])
+        options["in_channels"] = int(head.shape[1]) - guide_channels(bool(options.get("prior")), options.get("context_slices", 0))
+        options["width"] = int(head.shape[0])
     if step is not None:
         options["small_hole"] = int(step.shape[-1]) == 5
     return options
@@ -171,7 +176,9 @@ def load_network(
 ) -> RFRNet:
     """Build an :class:`RFRNet` from a checkpoint file of this project or of the authors' code, in eval mode.
 
-    The architecture (channels, kernel variant) is read from the weights' shapes; the file is loaded with
+    The architecture (channels, width, kernel variant, and the prior / context-slice guide of the variants, which
+    travel as the ``guide_config`` buffer) is read from the state dict; weights stored in float16 are loaded into the
+    float32 network; the file is loaded with
     ``weights_only=True``. Shapes that do not match and missing or unexpected keys raise an error naming them.
 
     Args:
@@ -183,8 +190,13 @@ def load_network(
     Returns:
         the network in eval mode.
     """
-    source = str(path)
     checkpoint = load_checkpoint(Path(path), map_location=map_location)
+    return _network_from_checkpoint(checkpoint, str(path), map_location, in_channels, **kwargs)
+
+
+def _network_from_checkpoint(
+    checkpoint: Any, source: str, map_location: str | torch.device, in_channels: int | None, **kwargs: Any
+) -> RFRNet:
     state, is_reference = extract_state_dict(checkpoint, source)
     if is_reference:
         try:
@@ -226,4 +238,4 @@ def load_reference_checkpoint(
     if not isinstance(checkpoint, Mapping) or "generator" not in checkpoint:
         keys = list(checkpoint)[:8] if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
         raise CheckpointError(f"{path}: not an authors' RFR-Net checkpoint (expected a 'generator' entry; got {keys})")
-    return load_network(path, map_location=map_location, in_channels=in_channels, **kwargs)
+    return _network_from_checkpoint(checkpoint, str(path), map_location, in_channels, **kwargs)

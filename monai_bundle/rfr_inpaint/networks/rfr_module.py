@@ -32,24 +32,26 @@ class RFRModule(nn.Module):
     """Encoder (three strided, three dilated stages), decoder with skip connections and attention at 1/4 scale.
 
     Args:
-        channels: input / output channels (64 in RFR-Net).
+        channels: input / output channels (64 in RFR-Net); the encoder stages have 2x, 4x and 8x as many.
         attention_chunk_elements: see :class:`~rfr_inpaint.networks.attention.KnowledgeConsistentAttention`.
     """
 
     def __init__(self, channels: int = 64, attention_chunk_elements: int = 1 << 24):
         super().__init__()
-        self.enc1 = _encoder(channels, 128, True)
-        self.enc2 = _encoder(128, 256, True)
-        self.enc3 = _encoder(256, 512, True)
-        self.enc4 = _encoder(512, 512, False)
-        self.enc5 = _encoder(512, 512, False)
-        self.enc6 = _encoder(512, 512, False)
-        self.dec5 = _decoder(1024, 512, False)
-        self.dec4 = _decoder(1024, 512, False)
-        self.dec3 = _decoder(1024, 512, True)
-        self.attention = AttentionModule(512, attention_chunk_elements)
-        self.dec2 = _decoder(768, 256, True)
-        self.dec1 = _decoder(384, channels, True)
+        # the reference's stages are 2x, 4x and 8x the input channels (128, 256, 512 for 64)
+        c1, c2, c3 = 2 * channels, 4 * channels, 8 * channels
+        self.enc1 = _encoder(channels, c1, True)
+        self.enc2 = _encoder(c1, c2, True)
+        self.enc3 = _encoder(c2, c3, True)
+        self.enc4 = _encoder(c3, c3, False)
+        self.enc5 = _encoder(c3, c3, False)
+        self.enc6 = _encoder(c3, c3, False)
+        self.dec5 = _decoder(2 * c3, c3, False)
+        self.dec4 = _decoder(2 * c3, c3, False)
+        self.dec3 = _decoder(2 * c3, c3, True)
+        self.attention = AttentionModule(c3, attention_chunk_elements)
+        self.dec2 = _decoder(c3 + c2, c2, True)
+        self.dec1 = _decoder(c2 + c1, channels, True)
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor, prev_scores: Optional[torch.Tensor], prev_mask: Optional[torch.Tensor]
@@ -57,13 +59,13 @@ class RFRModule(nn.Module):
         """One reasoning step.
 
         Args:
-            x: (N, 64, H, W) features.
+            x: (N, channels, H, W) features.
             mask: (N, 1, H, W) validity mask of this recurrence.
             prev_scores: attention scores of the previous recurrence, or None.
             prev_mask: the attention's mask of the previous recurrence, or None.
 
         Returns:
-            the reasoned features (N, 64, H, W) and the attention state for the next recurrence.
+            the reasoned features (N, channels, H, W) and the attention state for the next recurrence.
         """
         h1 = self.enc1(x)
         h2 = self.enc2(h1)

@@ -11,7 +11,15 @@ from torch import nn
 from .partial_conv import PartialConv2d
 from .rfr_module import RFRModule
 
-__all__ = ["RFRNet", "Bottleneck", "composite", "pad_to_multiple"]
+__all__ = ["RFRNet", "Bottleneck", "composite", "guide_channels", "pad_to_multiple"]
+
+
+def guide_channels(prior: bool, context_slices: int) -> int:
+    """Channels of an :class:`RFRNet` guide: none for the authors' network; else the prior fill (if ``prior``), the
+    slice's own hole, and an image and a hole channel for each of the ``2 * context_slices`` neighbouring slices."""
+    if not prior and context_slices <= 0:
+        return 0
+    return int(bool(prior)) + 1 + 4 * int(context_slices)
 
 
 class Bottleneck(nn.Module):
@@ -97,6 +105,20 @@ class RFRNet(nn.Module):
             uses 3 so that it reproduces the RGB network on a replicated gray image exactly.
         attention_chunk_elements: maximum attention scores computed at once per sample (memory bound of the
             attention's temporaries; the result does not depend on it).
+        width: feature channels of the head and tail (64 in the paper; the reasoning module's stages are 2x, 4x and
+            8x as wide). Narrower networks fit a CPU budget.
+        prior: the network receives a classical fill of the hole (first guide channel) and predicts a correction
+            to it: the output is ``prior + out_conv(...)`` with ``out_conv`` initialised to zero, so an untrained
+            network returns the prior exactly.
+        context_slices: 2.5D input: the ``k`` slices on each side of the slice to inpaint, each with its own hole,
+            come as guide channels (see :func:`guide_channels`).
+
+    The guide (``prior`` and/or ``context_slices``) is a tensor of :func:`guide_channels` channels passed as
+    ``forward(image, hole, guide)``, known at every pixel: ``[prior fill (if prior)] + [hole of the slice] +
+    [neighbour image (its hole filled by the prior), neighbour hole] for each of the 2k neighbours (offsets -1, +1,
+    -2, +2, ...)``. Its channels enter the head's and the tail's partial convolutions as valid everywhere, so with a guide
+    the reasoning module's masks are complete after the head (the guide tells every pixel something) and the
+    recurrences refine features instead of growing them into the hole. Without guide the network is the authors'.
 
     Examples::
 
@@ -114,40 +136,59 @@ class RFRNet(nn.Module):
         small_hole: bool = False,
         image_mask_channels: Optional[int] = None,
         attention_chunk_elements: int = 1 << 24,
+        width: int = 64,
+        prior: bool = False,
+        context_slices: int = 0,
     ):
         super().__init__()
         if in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {in_channels}")
         if num_recurrences < 1:
             raise ValueError(f"num_recurrences must be >= 1, got {num_recurrences}")
+        if width < 8 or width % 8:
+            raise ValueError(f"width must be a multiple of 8 (>= 8), got {width}")
+        if context_slices < 0:
+            raise ValueError(f"context_slices must be >= 0, got {context_slices}")
         self.in_channels = in_channels
         self.num_recurrences = num_recurrences
         self.small_hole = small_hole
+        self.width = width
+        self.prior = bool(prior)
+        self.context_slices = int(context_slices)
+        self.guide_channels = guide_channels(self.prior, self.context_slices)
         k, p = (5, 2) if small_hole else (7, 3)
         # A buffer, so that a converted network's setting travels with its state dict.
         self.register_buffer(
             "image_mask_channels", torch.tensor(float(image_mask_channels if image_mask_channels else in_channels))
         )
-        self.head_pconv1 = PartialConv2d(in_channels, 64, 7, stride=2, padding=3)
-        self.head_bn1 = nn.BatchNorm2d(64)
-        self.head_pconv2 = PartialConv2d(64, 64, k, stride=1, padding=p)
-        self.head_bn2 = nn.BatchNorm2d(64)
-        self.step_pconv1 = PartialConv2d(64, 64, k, stride=1, padding=p)
-        self.step_pconv2 = PartialConv2d(64, 64, k, stride=1, padding=p)
-        self.step_bn = nn.BatchNorm2d(64)
-        self.rfr = RFRModule(64, attention_chunk_elements)
-        self.up_deconv = nn.ConvTranspose2d(64, 64, 4, stride=2, padding=1, bias=False)
-        self.up_bn = nn.BatchNorm2d(64)
-        self.tail_pconv = PartialConv2d(in_channels + 64, 32, 3, stride=1, padding=1)
-        self.tail_bottleneck = Bottleneck(32, 8)
-        self.out_conv = nn.Conv2d(64, in_channels, 3, padding=1, bias=False)
+        if self.guide_channels:
+            # only variants carry it: the authors' network keeps the authors' keys
+            self.register_buffer("guide_config", torch.tensor([int(self.prior), self.context_slices]))
+        g = self.guide_channels
+        self.head_pconv1 = PartialConv2d(in_channels + g, width, 7, stride=2, padding=3)
+        self.head_bn1 = nn.BatchNorm2d(width)
+        self.head_pconv2 = PartialConv2d(width, width, k, stride=1, padding=p)
+        self.head_bn2 = nn.BatchNorm2d(width)
+        self.step_pconv1 = PartialConv2d(width, width, k, stride=1, padding=p)
+        self.step_pconv2 = PartialConv2d(width, width, k, stride=1, padding=p)
+        self.step_bn = nn.BatchNorm2d(width)
+        self.rfr = RFRModule(width, attention_chunk_elements)
+        self.up_deconv = nn.ConvTranspose2d(width, width, 4, stride=2, padding=1, bias=False)
+        self.up_bn = nn.BatchNorm2d(width)
+        self.tail_pconv = PartialConv2d(in_channels + g + width, width // 2, 3, stride=1, padding=1)
+        self.tail_bottleneck = Bottleneck(width // 2, width // 8)
+        self.out_conv = nn.Conv2d(width, in_channels, 3, padding=1, bias=False)
+        if self.prior:
+            nn.init.zeros_(self.out_conv.weight)  # the untrained network returns its prior
 
-    def forward(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, hole: torch.Tensor, guide: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Predict the image.
 
         Args:
             image: (N, C, H, W) image in [0, 1]; hole pixels may hold anything (they are zeroed here).
             hole: (N, 1, H, W) (or (N, C, H, W) with identical channels) mask, 1 = hole.
+            guide: (N, guide_channels, H, W) prior / neighbouring slices (see the class docstring); required when
+                the network has guide channels, refused otherwise.
 
         Returns:
             the raw prediction (N, C, H, W); combine with :func:`composite` to keep the known pixels.
@@ -156,15 +197,27 @@ class RFRNet(nn.Module):
             raise ValueError(f"expected (N, C, H, W) image and hole, got {list(image.shape)} and {list(hole.shape)}")
         if image.shape[1] != self.in_channels:
             raise ValueError(f"the network expects {self.in_channels} image channel(s), got {image.shape[1]}")
+        if self.guide_channels:
+            if guide is None or guide.dim() != 4 or guide.shape[1] != self.guide_channels:
+                got = "none" if guide is None else str(list(guide.shape))
+                raise ValueError(f"the network expects a guide of {self.guide_channels} channel(s), got {got}")
+            if guide.shape[0] != image.shape[0] or guide.shape[2:] != image.shape[2:]:
+                raise ValueError(f"guide {list(guide.shape)} does not match the image {list(image.shape)}")
+        elif guide is not None:
+            raise ValueError("this network takes no guide (it was built without prior or context slices)")
         valid = 1.0 - hole[:, :1].float()
         image, pad = pad_to_multiple(image, 16)
         valid, _ = pad_to_multiple(valid, 16)
-        out = self._forward_padded(image * valid.to(image.dtype), valid)
+        if guide is not None:
+            guide, _ = pad_to_multiple(guide.to(image.dtype), 16)
+        out = self._forward_padded(image * valid.to(image.dtype), valid, guide)
         return crop_padding(out, pad)
 
-    def _forward_padded(self, img: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def _forward_padded(self, img: torch.Tensor, valid: torch.Tensor, guide: Optional[torch.Tensor]) -> torch.Tensor:
         c_img = float(self.image_mask_channels.item())
-        x, m = self.head_pconv1.forward_counts(img, valid * c_img, c_img)
+        g = float(self.guide_channels)
+        head_in = img if guide is None else torch.cat([img, guide], dim=1)
+        x, m = self.head_pconv1.forward_counts(head_in, valid * c_img + g, c_img + g)
         x = F.relu(self.head_bn1(x))
         x, m = self.head_pconv2(x, m)
         x = F.relu(self.head_bn2(x))
@@ -189,8 +242,12 @@ class RFRNet(nn.Module):
         x = (feat_sum / count) / (mask_sum / count + 1e-7)
         x = F.leaky_relu(self.up_bn(self.up_deconv(x)))
         m = F.interpolate(m, scale_factor=2.0, mode="nearest")
-        tail_in = torch.cat([img, x * m.to(x.dtype)], dim=1)
-        x, _ = self.tail_pconv.forward_counts(tail_in, valid * c_img + m * 64.0, c_img + 64.0)
+        w = float(self.width)
+        tail_in = torch.cat([head_in, x * m.to(x.dtype)], dim=1)
+        x, _ = self.tail_pconv.forward_counts(tail_in, valid * c_img + g + m * w, c_img + g + w)
         x = F.leaky_relu(x)
         y = self.tail_bottleneck(x)
-        return self.out_conv(torch.cat([x, y], dim=1))
+        out = self.out_conv(torch.cat([x, y], dim=1))
+        if self.prior and guide is not None:
+            out = out + guide[:, :1].to(out.dtype)
+        return out
