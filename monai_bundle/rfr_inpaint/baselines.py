@@ -261,32 +261,41 @@ def biharmonic_fill_3d(volume: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Biharmonic inpainting of a 3-D stack, solved on one padded sub-volume per group of hole components.
 
     :func:`skimage.restoration.inpaint_biharmonic` couples a hole voxel only to the voxels within its stencil radius
-    (2), so solving each hole component (26-connected) on its bounding box grown by 2 voxels gives the solution of
-    the whole volume exactly, at a cost that follows the hole's size instead of the volume's. Components whose grown
-    boxes intersect are solved together. Filled values are clipped to the range of the box's known voxels.
+    (2), so solving each hole component (26-connected) on its bounding box grown beyond that radius gives the solution
+    of the whole volume exactly, at a cost that follows the hole's size instead of the volume's. Components whose
+    grown boxes intersect are solved together. As scikit-image does on the whole volume, filled values are clipped to
+    the range of the stack's known voxels.
 
     Args:
         volume: ``(S, H, W)`` float array; hole voxels may hold anything (they are not read).
         hole: boolean array of the same shape, True = hole.
 
     Returns:
-        float32 copy of ``volume`` with the hole filled (known voxels bit-identical). A box without known voxels is
+        float32 copy of ``volume`` with the hole filled (known voxels bit-identical). A stack without known voxels is
         left to the caller (its voxels keep their input value).
     """
     hole = np.asarray(hole, dtype=bool)
     out = np.array(volume, dtype=np.float32, copy=True)
-    labels, count = ndi.label(hole, structure=np.ones((3,) * hole.ndim, dtype=bool))
-    if count == 0:
+    if not hole.any() or hole.all():
         return out
+    known_all = out[~hole]
+    lo, hi = float(known_all.min()), float(known_all.max())
+    labels, _ = ndi.label(hole, structure=np.ones((3,) * hole.ndim, dtype=bool))
     boxes = [box for box in ndi.find_objects(labels) if box is not None]
-    for box in _merge_grown_boxes(boxes, _BIHARMONIC_RADIUS, hole.shape):
+    # one voxel more than the stencil radius: each box then holds known voxels that no hole voxel's stencil reaches
+    for box in _merge_grown_boxes(boxes, _BIHARMONIC_RADIUS + 1, hole.shape):
         sub_hole = hole[box]
-        known = out[box][~sub_hole]
-        if known.size == 0:
-            continue
         src = np.where(sub_hole, 0.0, out[box]).astype(np.float64)
+        known = src[~sub_hole]
+        # scikit-image clips each call to its input's known range: a box's narrower range would make the result
+        # depend on how components were grouped (and cut off a bright or dark structure running through the hole),
+        # so two voxels outside every stencil carry the stack's minimum and maximum (they do not enter the system)
+        reach = ndi.maximum_filter(sub_hole, size=2 * _BIHARMONIC_RADIUS + 1, mode="constant")
+        spare = np.flatnonzero(~reach)[:2]
+        if spare.size == 2:
+            src.flat[spare] = (lo, hi)
         solved = inpaint_biharmonic(src, sub_hole, split_into_regions=True)
-        solved = np.clip(np.nan_to_num(solved, nan=float(known.mean())), known.min(), known.max())
+        solved = np.clip(np.nan_to_num(solved, nan=float(known.mean())), lo, hi)
         out[box][sub_hole] = solved[sub_hole].astype(np.float32)
     return out
 

@@ -158,11 +158,15 @@ def _inpaint_slab(
     """Run a volumetric inpainter once on the consecutive slices that hold the hole, plus its ``context_slices``."""
     from rfr_inpaint.transforms.intensity import intensity_forward, intensity_inverse
 
+    reach = getattr(inpainter, "context_slices", 0)
+    # a negative reach would cut hole slices off the slab and leave them silently unfilled
+    if isinstance(reach, bool) or not isinstance(reach, (int, np.integer)) or reach < 0:
+        raise ValueError(f"{type(inpainter).__name__}: context_slices must be an integer >= 0, got {reach!r}")
+    reach = int(reach)
     total = len(indices)
     _report(progress, 0, total, 0)
     if cancel is not None and cancel():
         raise InpaintingCancelled(f"inpainting cancelled after 0 of {total} slices")
-    reach = int(getattr(inpainter, "context_slices", 0))
     slab = slice(max(int(indices[0]) - reach, 0), min(int(indices[-1]) + reach + 1, stack.shape[0]))
     images = np.ascontiguousarray(intensity_forward(stack[slab], mapping), dtype=np.float32)
     holes = np.ascontiguousarray(hole_stack[slab])
@@ -203,9 +207,11 @@ def inpaint_volume(
             the hole's content) or a recorded
             mapping dict (:func:`~rfr_inpaint.transforms.intensity.mapping_from_window`). Default: ``CTWindow()``,
             -1024 .. 3071 HU.
-        batch_size: number of slices given to the inpainter at once.
-        progress: called as ``progress(done_slices, total_slices)`` after each batch, or a ``tqdm`` bar (``update``).
-        cancel: called before each batch; returning True stops with :class:`InpaintingCancelled`.
+        batch_size: number of slices given to the inpainter at once (a volumetric inpainter gets its whole slab).
+        progress: called as ``progress(done_slices, total_slices)`` after each batch, or a ``tqdm`` bar (``update``);
+            ``total_slices`` counts the slices with hole (a volumetric inpainter reports 0 and then all of them).
+        cancel: called before each batch (before the single call of a volumetric inpainter); returning True stops
+            with :class:`InpaintingCancelled`.
 
     Returns:
         ``(result, used_hole)``: the inpainted array (same shape and dtype as ``volume``; voxels outside
@@ -214,7 +220,8 @@ def inpaint_volume(
 
     Raises:
         ValueError: shapes differ, the array is not 2D / 3D, a slice smaller than 2 x 2, a mask covering every voxel,
-            NaN or infinite values outside the mask, a bad axis, spacing, margin or batch size.
+            NaN or infinite values outside the mask, a bad axis, spacing, margin or batch size, or a volumetric
+            inpainter whose ``context_slices`` is not an integer >= 0.
         RuntimeError: the inpainter returned an array of the wrong shape.
         InpaintingCancelled: ``cancel()`` returned True.
     """
