@@ -5,7 +5,8 @@ be interrupted; a subprocess can be killed at any time. The volume and its hole 
 NRRD files with the voxel spacing, the ``rfr-inpaint`` command (``python -m rfr_inpaint.cli --progress json``) runs
 on them with ``PythonSlicer`` inside Slicer (any Python with the package's dependencies elsewhere), a thread puts its
 stdout events into a queue, and :meth:`SubprocessInpainting.wait` polls the queue, reports progress and cancels by
-killing the process. No Qt: the caller's ``progress`` callback may call ``slicer.app.processEvents()``.
+killing the process tree (the ``PythonSlicer`` launcher and the Python it starts, with ``psutil``). No Qt: the
+caller's ``progress`` callback may call ``slicer.app.processEvents()``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SubprocessInpainting", "default_python_executable"]
+__all__ = ["SubprocessInpainting", "default_python_executable", "kill_process_tree"]
+
+#: seconds :func:`kill_process_tree` waits for the killed processes to be gone
+_KILL_WAIT_S = 5.0
 
 
 def default_python_executable() -> str:
@@ -37,6 +41,52 @@ def default_python_executable() -> str:
             raise RuntimeError("PythonSlicer was not found next to the Slicer executable; run in-process instead")
         return found
     return sys.executable
+
+
+def kill_process_tree(pid: int, timeout: float = _KILL_WAIT_S) -> list[int]:
+    """Kill a process and all its descendants, and wait until they are gone.
+
+    ``PythonSlicer`` is a launcher that sets up the environment and runs the real Python as its child: killing the
+    launcher alone leaves that child running (and writing into a temporary folder that is being deleted). The tree is
+    listed before anything is killed, and the parent is killed first so that it cannot start a new child.
+
+    Args:
+        pid: the process at the root of the tree.
+        timeout: seconds to wait for the killed processes to end.
+
+    Returns:
+        the IDs of the processes that were killed (root first).
+
+    Raises:
+        RuntimeError: a process of the tree is still running after ``timeout``.
+    """
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+    for process in tree:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(tree, timeout=timeout)
+    # a killed grandchild whose parent is gone stays a zombie until init reaps it: it no longer runs
+    running = [p for p in alive if _is_running(p)]
+    if running:
+        raise RuntimeError(f"processes {[p.pid for p in running]} did not stop after being killed")
+    return [p.pid for p in tree]
+
+
+def _is_running(process: Any) -> bool:
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 class SubprocessInpainting:
@@ -149,9 +199,9 @@ class SubprocessInpainting:
             self._stderr.append(line.rstrip())
 
     def cancel(self) -> None:
-        """Kill the process (if running) and delete its temporary files."""
+        """Kill the process and every process it started (if running), then delete the temporary files."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            kill_process_tree(self.process.pid)
             self.process.wait()
         self._cleanup()
 
