@@ -182,3 +182,119 @@ def test_bad_arguments_are_reported():
         inpaint_volume(np.zeros(5), np.zeros(5, bool), SpyInpainter())
     with pytest.raises(RuntimeError, match="inpainter returned shape"):
         inpaint_volume(volume, metal_mask(volume), lambda images, holes: images[:, :4])
+
+
+class VolumetricSpy(SpyInpainter):
+    """A volumetric inpainter (called once on consecutive slices) that records its slab."""
+
+    volumetric = True
+
+    def __init__(self, context_slices: int):
+        super().__init__()
+        self.context_slices = context_slices
+
+
+def _slab_phantom() -> tuple[np.ndarray, np.ndarray]:
+    """A 12-slice phantom (float HU) with separate holes in slices 4 and 7..8."""
+    volume, _ = _phantom(shape=(12, 24, 26), dtype=np.float32)
+    hole = np.zeros(volume.shape, dtype=bool)
+    hole[4, 5:9, 6:10] = True
+    hole[7:9, 14:18, 12:17] = True
+    return volume, hole
+
+
+@pytest.mark.parametrize(
+    ("holes_in", "k", "expected"),
+    [((4, 8), 2, (2, 11)), ((4, 8), 0, (4, 9)), ((0, 3), 2, (0, 6)), ((9, 11), 3, (6, 12)), ((0, 11), 1, (0, 12))],
+)
+def test_volumetric_inpainter_gets_the_slab_once(holes_in, k, expected):
+    volume, _ = _slab_phantom()
+    hole = np.zeros(volume.shape, dtype=bool)
+    hole[holes_in[0], 3:6, 3:6] = True
+    hole[holes_in[1], 10:13, 10:13] = True
+    spy = VolumetricSpy(context_slices=k)
+    result, used = inpaint_volume(volume, hole, spy, margin_mm=0.0, batch_size=1)
+    assert len(spy.calls) == 1  # batch_size does not split a slab
+    images, holes = spy.calls[0]
+    first, stop = expected
+    assert images.shape == (stop - first, *volume.shape[1:])
+    np.testing.assert_array_equal(holes, hole[first:stop])
+    np.testing.assert_allclose(images, CTWindow()(volume[first:stop]), atol=1e-6)  # mapped, the known slices too
+    np.testing.assert_array_equal(result[~used], volume[~used])
+
+
+@pytest.mark.parametrize("axis", [1, 2])
+def test_volumetric_slab_along_other_axes(axis):
+    volume, hole = _slab_phantom()
+    spy = VolumetricSpy(context_slices=2)
+    result, used = inpaint_volume(volume, hole, spy, axis=axis, margin_mm=0.0)
+    along = slices_with_hole(hole, axis)
+    first, stop = max(along[0] - 2, 0), min(along[-1] + 3, volume.shape[axis])
+    _, holes = spy.calls[0]
+    np.testing.assert_array_equal(holes, np.moveaxis(hole, axis, 0)[first:stop])
+    np.testing.assert_array_equal(result[~used], volume[~used])
+    # the 3D fill is the same whichever axis the slab is cut along, once every slab's known range is the same (two
+    # known voxels out of every stencil's reach, in all three slabs, carry it): the fill is clipped to that range
+    from rfr_inpaint.inpainters import get_inpainter
+
+    volume[5, 10, 11], volume[5, 11, 12] = -1000.0, 3000.0
+    along_z, _ = inpaint_volume(volume, hole, get_inpainter("biharmonic3d"), axis=0, margin_mm=0.0)
+    other, _ = inpaint_volume(volume, hole, get_inpainter("biharmonic3d"), axis=axis, margin_mm=0.0)
+    np.testing.assert_allclose(other, along_z, atol=1e-3)  # HU; float32 round trip through [0, 1]
+    np.testing.assert_array_equal(other[~used], volume[~used])
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.float32])
+def test_biharmonic3d_through_inpaint_volume_keeps_dtype_and_known_voxels(dtype):
+    from skimage.restoration import inpaint_biharmonic
+
+    from rfr_inpaint.inpainters import get_inpainter
+
+    volume, truth = _phantom(shape=(10, 32, 36), dtype=dtype)
+    hole = metal_mask(volume)
+    window = mapping_from_window(0, 200, clip=True)  # the phantom's 30..80 units, uint16 included
+    result, used = inpaint_volume(
+        volume, hole, get_inpainter("biharmonic3d"), spacing=(3.0, 0.7, 0.7), margin_mm=1.0, intensity=window
+    )
+    assert result.dtype == volume.dtype
+    np.testing.assert_array_equal(result[~used], volume[~used])
+    assert np.abs(result[used].astype(float) - truth[used]).max() < 3  # the metal is gone, the phantom restored
+    # the slab solve equals scikit-image on the whole mapped volume
+    mapped = (volume.astype(np.float64) - 0) / 200
+    expected = inpaint_biharmonic(np.where(used, 0.0, mapped), used) * 200
+    if np.dtype(dtype).kind in "iu":
+        expected = np.rint(expected)
+    np.testing.assert_allclose(result[used].astype(float), expected[used], atol=1e-3)
+
+
+def test_biharmonic3d_progress_and_cancel():
+    from rfr_inpaint.inpainters import get_inpainter
+
+    volume, hole = _slab_phantom()
+    reports = []
+    inpaint_volume(
+        volume, hole, get_inpainter("biharmonic3d"), margin_mm=0.0, progress=lambda d, t: reports.append((d, t))
+    )
+    assert reports == [(0, 3), (3, 3)]
+
+    import io
+
+    from tqdm import tqdm
+
+    with tqdm(total=3, file=io.StringIO()) as bar:
+        inpaint_volume(volume, hole, get_inpainter("biharmonic3d"), margin_mm=0.0, progress=bar)
+        assert bar.n == 3
+
+    spy = VolumetricSpy(context_slices=2)
+    before = volume.copy()
+    with pytest.raises(InpaintingCancelled, match="after 0 of 3 slices"):
+        inpaint_volume(volume, hole, spy, margin_mm=0.0, cancel=lambda: True)
+    assert spy.calls == []
+    np.testing.assert_array_equal(volume, before)
+
+
+@pytest.mark.parametrize("reach", [-1, 1.5, None])
+def test_volumetric_inpainter_with_a_bad_context_is_refused(reach):
+    volume, hole = _slab_phantom()
+    with pytest.raises(ValueError, match="context_slices must be an integer >= 0"):
+        inpaint_volume(volume, hole, VolumetricSpy(context_slices=reach), margin_mm=0.0)
