@@ -1,4 +1,4 @@
-"""Tests of the volumetric biharmonic baseline: ``biharmonic_fill_3d`` / ``Biharmonic3DInpainter`` (``biharmonic3d``)."""
+"""Tests of the volumetric biharmonic baseline ``biharmonic3d``: ``Biharmonic3DInpainter``, ``biharmonic_fill_3d``."""
 
 from __future__ import annotations
 
