@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from rfr_inpaint.data import real_ct as rc
 
 DATA = Path(__file__).parent / "data"

@@ -46,29 +46,29 @@ from rfr_inpaint.safe_io import atomic_path
 
 __all__ = [
     "ARCHIVES",
-    "SCANS",
-    "SPLITS",
-    "MU_WATER_PER_MM",
-    "HU_MIN",
-    "EXIT_USAGE",
+    "EXIT_BUILD_DEPS",
     "EXIT_DOWNLOAD",
     "EXIT_INTEGRITY",
-    "EXIT_BUILD_DEPS",
+    "EXIT_USAGE",
+    "HU_MIN",
+    "MU_WATER_PER_MM",
+    "SCANS",
+    "SPLITS",
     "Archive",
-    "Scan",
-    "RealCTError",
+    "BuildDependencyError",
     "DownloadError",
     "IntegrityError",
-    "BuildDependencyError",
+    "RealCTError",
+    "Scan",
     "UsageError",
-    "sha256_file",
-    "fetch_archive",
-    "read_scan",
-    "to_int16",
     "drr_from_hu",
     "drr_image",
-    "prepare_real_ct",
+    "fetch_archive",
     "main",
+    "prepare_real_ct",
+    "read_scan",
+    "sha256_file",
+    "to_int16",
 ]
 
 #: Exit codes of the command, one per kind of failure.
@@ -291,7 +291,7 @@ def _missing_build_deps(archive: Archive) -> list[str]:
 
 
 def _pip(args: Sequence[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "pip", *args], check=False, capture_output=True, text=True)
 
 
 def fetch_archive(archive: Archive, cache: Path, install_build_deps: bool = False,
@@ -358,11 +358,12 @@ class _ArchiveReader:
     def __init__(self, path: Path):
         self.path = path
         if zipfile.is_zipfile(path):
+            # Kept open across reads of many members; close() ends it.
             self._zip: zipfile.ZipFile | None = zipfile.ZipFile(path)
             self._tar: tarfile.TarFile | None = None
         else:
             try:
-                self._tar = tarfile.open(path, "r:*")
+                self._tar = tarfile.open(path, "r:*")  # noqa: SIM115 (closed by close())
             except tarfile.TarError as e:
                 raise IntegrityError(f"{path}: not a readable wheel or tar archive ({e})") from e
             self._zip = None
@@ -492,7 +493,7 @@ def drr_image(ct: sitk.Image) -> sitk.Image:
     img = sitk.GetImageFromArray(np.ascontiguousarray(p))
     img.SetSpacing((sx, sz))
     iso = min(sx, sz)
-    size = [max(1, int(round(n * s / iso))) for n, s in zip(img.GetSize(), (sx, sz))]
+    size = [max(1, round(n * s / iso)) for n, s in zip(img.GetSize(), (sx, sz))]
     out = sitk.Resample(img, size, sitk.Transform(), sitk.sitkLinear, (0.0, 0.0), (iso, iso), (1.0, 0.0, 0.0, 1.0),
                         0.0, sitk.sitkFloat32)
     return out
@@ -545,8 +546,8 @@ def _sources_md(archives: Mapping[str, Archive], scans: Sequence[Scan]) -> str:
               "| --- | --- | --- | --- | --- | --- |"]
     for s in scans:
         lines.append(f"| {s.patient} | {s.split} | {s.modality} | {s.anatomy} | `{s.member}` | {s.description} |")
-    lines += ["", "CT volumes are int16 HU (values below {} HU clipped to it); MR volumes keep the scanner's values."
-              .format(HU_MIN),
+    lines += ["", f"CT volumes are int16 HU (values below {HU_MIN} HU clipped to it); MR volumes keep the scanner's values."
+              ,
               "Volumes are oriented LPS: NumPy axis 0 is axial (inferior to superior). DRRs (`drr/`) are the",
               f"antero-posterior line integral of mu = {MU_WATER_PER_MM}/mm * (1 + HU/1000), clipped at 0 (float32,",
               "-ln of the transmitted fraction), row 0 superior, column 0 the patient's right, square pixels.", ""]
@@ -604,6 +605,7 @@ def prepare_real_ct(dest: str | Path, cache: str | Path | None = None, drr: bool
                      for a in (archives[k] for k in used)},
         **{split: [] for split in SPLITS},
     }
+    dest.mkdir(parents=True, exist_ok=True)
     readers = {k: _ArchiveReader(p) for k, p in paths.items()}
     try:
         for key in used:
