@@ -68,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"inpaint voxels >= HU instead of a mask (without a value: {DEFAULT_METAL_THRESHOLD_HU:g})",
     )
     parser.add_argument("--output", type=Path, help="output file or DICOM folder (format from the name)")
-    parser.add_argument("--method", default="rfr", choices=METHODS, help="inpainting method (default: rfr)")
+    parser.add_argument(
+        "--method",
+        default="rfr",
+        choices=METHODS,
+        help="inpainting method (default: rfr); biharmonic3d fills the hole in 3D from the neighbouring slices too, "
+        "the others slice by slice",
+    )
     parser.add_argument("--model", type=Path, help="RFR-Net checkpoint or MONAI bundle folder (method rfr)")
     parser.add_argument(
         "--axis",
@@ -195,10 +201,12 @@ def run(args: argparse.Namespace) -> int:
     if args.method != "rfr" and args.model is not None:
         raise CLIError("usage", f"--model is only used by --method rfr, not {args.method}")
     if args.method == "rfr" and args.model is None:
+        from rfr_inpaint.inpainters import CLASSICAL_METHODS
+
         raise CLIError(
             "usage",
             "--method rfr needs --model FILE (an RFR-Net checkpoint or bundle folder); "
-            "or choose a classical --method (biharmonic, telea, ns, mean)",
+            f"or choose a classical --method ({', '.join(CLASSICAL_METHODS)})",
         )
 
     # ---- inputs (PyTorch and MONAI are imported only once the arguments are known to be usable)
