@@ -23,7 +23,11 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from RFRInpaintLib.logic import METHODS, SLICE_AXES, InpaintResult, RFRInpaintProcessor
+from RFRInpaintLib import ensure_rfr_inpaint_importable
+from RFRInpaintLib.logic import METHODS, SLICE_AXES, InpaintOptions, InpaintResult, RFRInpaintProcessor
+
+ensure_rfr_inpaint_importable()
+from rfr_inpaint.defaults import MASK_MARGIN_MM, THRESHOLD_MARGIN_MM  # noqa: E402 (imports nothing else)
 
 
 #
@@ -67,7 +71,8 @@ class RFRInpaintParameterNode:
     inputVolume - volume to inpaint (HU for CT).
     segmentationNode / segmentId - region to inpaint; no segmentation: voxels >= metalThresholdHU.
     metalThresholdHU - automatic metal threshold.
-    marginMm - dilation of the region in mm.
+    marginMm - dilation of the region in mm (set to the source's default when the source changes: none around a
+        segment, which is inpainted as drawn; THRESHOLD_MARGIN_MM around the metal threshold).
     sliceAxis - plane of the 2D slices given to the inpainter.
     method / modelPath / device - inpainting method, RFR-Net model file or bundle folder, compute device.
     runInSubprocess - run in a PythonSlicer child process (responsive GUI, immediate cancel).
@@ -79,7 +84,7 @@ class RFRInpaintParameterNode:
     segmentationNode: vtkMRMLSegmentationNode
     segmentId: str = ""
     metalThresholdHU: Annotated[float, WithinRange(-1024.0, 30000.0)] = 2500.0
-    marginMm: Annotated[float, WithinRange(0.0, 50.0)] = 1.0
+    marginMm: Annotated[float, WithinRange(0.0, 50.0)] = THRESHOLD_MARGIN_MM  # no segment at first: the threshold
     sliceAxis: Annotated[str, Choice(list(SLICE_AXES))] = "axial"
     method: Annotated[str, Choice(list(METHODS))] = "biharmonic"
     modelPath: pathlib.Path
@@ -93,6 +98,23 @@ def _modelPath(node: RFRInpaintParameterNode) -> str | None:
     """The model file of the parameter node, or None when the path field is empty."""
     path = str(node.modelPath) if node.modelPath is not None else ""
     return path if path not in ("", ".") else None
+
+
+def optionsFromParameterNode(node: RFRInpaintParameterNode) -> InpaintOptions:
+    """The run's options from the panel's parameters (a segmentation without a chosen segment: metal threshold)."""
+    return InpaintOptions(
+        segmentationNode=node.segmentationNode if node.segmentId else None,
+        segmentId=node.segmentId or None,
+        metalThresholdHU=node.metalThresholdHU,
+        marginMm=node.marginMm,
+        sliceAxis=node.sliceAxis,
+        method=node.method,
+        modelPath=_modelPath(node),
+        device=node.device,
+        inPlace=node.inPlace,
+        outputVolume=None if node.inPlace else node.outputVolume,
+        runInSubprocess=node.runInSubprocess,
+    )
 
 
 #
@@ -172,7 +194,10 @@ class RFRInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSegmentChanged(self, segmentId: str) -> None:
         if self._parameterNode:
+            hadSegment = bool(self._parameterNode.segmentId)
             self._parameterNode.segmentId = segmentId or ""
+            if hadSegment != bool(segmentId):  # the region's source changed: its own default margin
+                self._parameterNode.marginMm = MASK_MARGIN_MM if segmentId else THRESHOLD_MARGIN_MM
 
     def _checkCanApply(self, caller=None, event=None) -> None:
         node = self._parameterNode
@@ -181,7 +206,7 @@ class RFRInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.toolTip = (
             _("Inpaint the region") if ready else _("Select an input volume (and a model file for the RFR method)")
         )
-        hasOriginal = bool(node and node.inputVolume and self.logic.processor.originalVolume(node.inputVolume))
+        hasOriginal = bool(node and node.inputVolume and self.logic.originalVolume(node.inputVolume))
         self.ui.restoreButton.enabled = hasOriginal
         self.ui.thresholdSpinBox.enabled = bool(node and not (node.segmentationNode and node.segmentId))
 
@@ -207,20 +232,7 @@ class RFRInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
             try:
                 result = self.logic.process(
-                    node.inputVolume,
-                    segmentationNode=node.segmentationNode if node.segmentId else None,
-                    segmentId=node.segmentId or None,
-                    metalThresholdHU=node.metalThresholdHU,
-                    marginMm=node.marginMm,
-                    sliceAxis=node.sliceAxis,
-                    method=node.method,
-                    modelPath=_modelPath(node),
-                    device=node.device,
-                    inPlace=node.inPlace,
-                    outputVolume=None if node.inPlace else node.outputVolume,
-                    progress=progress,
-                    cancel=cancel,
-                    runInSubprocess=node.runInSubprocess,
+                    node.inputVolume, optionsFromParameterNode(node), progress=progress, cancel=cancel
                 )
             finally:
                 dialog.close()
@@ -234,7 +246,7 @@ class RFRInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onRestoreButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to restore the original."), waitCursor=True):
-            if self.logic.processor.restoreOriginal(self._parameterNode.inputVolume):
+            if self.logic.restoreOriginal(self._parameterNode.inputVolume):
                 self.ui.statusLabel.text = _("Original voxels restored")
             self._checkCanApply()
 
@@ -254,9 +266,29 @@ class RFRInpaintLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self) -> RFRInpaintParameterNode:
         return RFRInpaintParameterNode(super().getParameterNode())
 
-    def process(self, inputVolume: vtkMRMLScalarVolumeNode, **kwargs) -> InpaintResult:
-        """Inpaint ``inputVolume``; see ``RFRInpaintLib.logic.RFRInpaintProcessor.process`` for the arguments."""
-        return self.processor.process(inputVolume, **kwargs)
+    def process(
+        self,
+        inputVolume: vtkMRMLScalarVolumeNode,
+        options: InpaintOptions | None = None,
+        progress=None,
+        cancel=None,
+    ) -> InpaintResult:
+        """Inpaint ``inputVolume`` (see ``RFRInpaintLib.logic.RFRInpaintProcessor.process``).
+
+        Args:
+            inputVolume: the volume to inpaint.
+            options: what to inpaint and how (``RFRInpaintLib.logic.InpaintOptions``; default: its defaults).
+            progress: ``progress(done_slices, total_slices)``.
+            cancel: returns True to stop (the scene is then left unchanged).
+
+        Returns:
+            the ``InpaintResult``.
+        """
+        return self.processor.process(inputVolume, options, progress=progress, cancel=cancel)
+
+    def originalVolume(self, volumeNode: vtkMRMLScalarVolumeNode):
+        """The hidden original of a volume inpainted in place, or None."""
+        return self.processor.originalVolume(volumeNode)
 
     def restoreOriginal(self, volumeNode: vtkMRMLScalarVolumeNode) -> bool:
         """Undo an in-place run (see ``RFRInpaintProcessor.restoreOriginal``)."""
@@ -303,7 +335,7 @@ class RFRInpaintTest(ScriptedLoadableModuleTest):
         logic = RFRInpaintLogic()
         before = slicer.util.arrayFromVolume(volume).copy()
         result = logic.process(
-            volume, segmentationNode=segmentation, segmentId=segmentId, method="biharmonic", marginMm=2.0
+            volume, InpaintOptions(segmentationNode=segmentation, segmentId=segmentId, method="biharmonic", marginMm=2.0)
         )
         after = slicer.util.arrayFromVolume(result.outputVolume)
         self.assertEqual(after.dtype, before.dtype)
@@ -313,8 +345,10 @@ class RFRInpaintTest(ScriptedLoadableModuleTest):
         self.assertLess(np.abs(after[inside] - truth[inside]).mean(), np.abs(before[inside] - truth[inside]).mean())
 
         self.delayDisplay("Inpainting in place and restoring")
-        logic.process(volume, segmentationNode=segmentation, segmentId=segmentId, method="biharmonic", inPlace=True)
-        self.assertIsNotNone(logic.processor.originalVolume(volume))
+        logic.process(
+            volume, InpaintOptions(segmentationNode=segmentation, segmentId=segmentId, method="biharmonic", inPlace=True)
+        )
+        self.assertIsNotNone(logic.originalVolume(volume))
         self.assertTrue(logic.restoreOriginal(volume))
         self.assertTrue(np.array_equal(slicer.util.arrayFromVolume(volume), before))
         self.delayDisplay("Test passed")

@@ -203,6 +203,12 @@ def _slicer_logic():
     return RFRInpaintProcessor
 
 
+def _slicer_options(**options):
+    from RFRInpaintLib.logic import InpaintOptions  # importable once _slicer_logic() has run
+
+    return InpaintOptions(**options)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_slicer_logic_keeps_voxels_dtype_and_geometry(tmp_path: Path, dtype):
     volume, hole = _volume_with_metal(dtype)
@@ -211,13 +217,15 @@ def test_slicer_logic_keeps_voxels_dtype_and_geometry(tmp_path: Path, dtype):
     threshold = 2500 + (1024 if np.dtype(dtype).kind == "u" else 0)
     res = processor.process(
         node,
-        metalThresholdHU=threshold,
-        marginMm=1.0,
-        method="rfr",
-        modelPath=str(save_tiny_checkpoint(tmp_path / "m.pt")),
-        device="cpu",
-        intensity="ct",
-        window=(-1024.0, 3071.0) if dtype != np.uint16 else (0.0, 4095.0),
+        _slicer_options(
+            metalThresholdHU=threshold,
+            marginMm=1.0,
+            method="rfr",
+            modelPath=str(save_tiny_checkpoint(tmp_path / "m.pt")),
+            device="cpu",
+            intensity="ct",
+            window=(-1024.0, 3071.0) if dtype != np.uint16 else (0.0, 4095.0),
+        ),
     )
     target = res.outputVolume
     out = slicer.util.arrayFromVolume(target)
@@ -278,7 +286,7 @@ def test_empty_mask_in_slicer_returns_the_input_without_running_the_inpainter():
     volume = ct_like(SHAPE, np.int16)
     slicer, _, node = _slicer_volume(volume)
     processor = _slicer_logic()(inpainterFactory=lambda *a, **k: forbidden_inpainter)
-    res = processor.process(node, metalThresholdHU=30000.0, method="biharmonic")
+    res = processor.process(node, _slicer_options(metalThresholdHU=30000.0, method="biharmonic"))
     assert same_bits(slicer.util.arrayFromVolume(res.outputVolume), volume)
 
 

@@ -24,6 +24,7 @@ from RFRInpaintLib import BUNDLE_SOURCE_DIR, ensure_rfr_inpaint_importable  # no
 from RFRInpaintLib import dependencies  # noqa: E402
 from RFRInpaintLib.logic import (  # noqa: E402
     ORIGINAL_REFERENCE_ROLE,
+    InpaintOptions,
     RFRInpaintProcessor,
     holeFromSegment,
     numpyAxisForPlane,
@@ -131,11 +132,7 @@ def test_new_volume_from_segment(ct):
     progress = []
     result = RFRInpaintProcessor(factory).process(
         volume,
-        segmentationNode=segmentation,
-        segmentId=segment_id,
-        marginMm=2.0,
-        method="biharmonic",
-        batchSize=2,
+        InpaintOptions(segmentationNode=segmentation, segmentId=segment_id, marginMm=2.0, method="biharmonic", batchSize=2),
         progress=lambda done, total: progress.append((done, total)),
     )
     output = result.outputVolume
@@ -162,10 +159,12 @@ def test_in_place_keeps_a_recoverable_original(ct):
     scene, volume = _scene_with_volume(with_metal)
     segmentation, segment_id = _segmentation_of(scene, volume, metal)
     geometry = _geometry(volume)
+    nodes = _data_nodes(scene)
     processor = RFRInpaintProcessor()
     result = processor.process(
-        volume, segmentationNode=segmentation, segmentId=segment_id, method="telea", inPlace=True
+        volume, InpaintOptions(segmentationNode=segmentation, segmentId=segment_id, method="telea", inPlace=True)
     )
+    np.testing.assert_array_equal(result.usedMask, metal)  # a segment is inpainted as drawn: no default margin
     assert result.outputVolume is volume
     backup = result.originalVolume
     assert backup is processor.originalVolume(volume) and backup.GetHideFromEditors()
@@ -176,12 +175,15 @@ def test_in_place_keeps_a_recoverable_original(ct):
     np.testing.assert_array_equal(inpainted[~result.usedMask], with_metal[~result.usedMask])
     assert inpainted[metal].max() < 2500
 
-    again = processor.process(volume, segmentationNode=segmentation, segmentId=segment_id, method="mean", inPlace=True)
+    again = processor.process(
+        volume, InpaintOptions(segmentationNode=segmentation, segmentId=segment_id, method="mean", inPlace=True)
+    )
     assert again.originalVolume is backup  # a second run keeps the very first original
     assert processor.restoreOriginal(volume)
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(volume), with_metal)
     assert _geometry(volume) == geometry
     assert processor.originalVolume(volume) is None and scene.GetNodeByID(backup.GetID()) is None
+    assert _data_nodes(scene) == nodes  # the hidden clone and its display node are gone
     assert not processor.restoreOriginal(volume)
 
 
@@ -190,14 +192,17 @@ def test_metal_threshold_without_segment_and_existing_output(ct):
     scene, volume = _scene_with_volume(with_metal)
     target = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "target")
     result = RFRInpaintProcessor().process(
-        volume, metalThresholdHU=2500, marginMm=0.0, method="mean", outputVolume=target
+        volume, InpaintOptions(metalThresholdHU=2500, marginMm=0.0, method="mean", outputVolume=target)
     )
     assert result.outputVolume is target
     np.testing.assert_array_equal(result.usedMask, with_metal >= 2500)
     assert (with_metal >= 2500).sum() >= metal.sum() > 0
     assert _geometry(target) == _geometry(volume)
     assert slicer.util.arrayFromVolume(target)[result.usedMask].max() < 2500
-    nothing = RFRInpaintProcessor().process(volume, metalThresholdHU=5000, method="mean")
+    # a threshold's region gets the threshold margin by default (streaks around metal), 2500 HU by default
+    default = RFRInpaintProcessor().process(volume, InpaintOptions(method="mean"))
+    np.testing.assert_array_equal(default.usedMask, dilate_mm(with_metal >= 2500, 1.0, SPACING_KJI))
+    nothing = RFRInpaintProcessor().process(volume, InpaintOptions(metalThresholdHU=5000, method="mean"))
     assert not nothing.usedMask.any() and len(nothing.processedSlices) == 0
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(nothing.outputVolume), with_metal)
 
@@ -218,7 +223,7 @@ def test_slice_axis_follows_the_volume_directions(ct):
     assert numpyAxisForPlane(volume, "sagittal") == 0
     assert numpyAxisForPlane(volume, "coronal") == 2
     factory = CountingFactory()
-    result = RFRInpaintProcessor(factory).process(volume, marginMm=0.0, sliceAxis="axial", method="mean")
+    result = RFRInpaintProcessor(factory).process(volume, InpaintOptions(marginMm=0.0, sliceAxis="axial", method="mean"))
     assert result.sliceAxis == 1
     np.testing.assert_array_equal(result.processedSlices, slices_with_hole(with_metal >= 2500, 1))
     assert all(batch.shape[1:] == (12, 64) for batch in factory.batches)  # (K, I) slices
@@ -231,7 +236,7 @@ def test_cancel_leaves_the_scene_unchanged(ct):
     scene, volume = _scene_with_volume(with_metal)
     nodes = _data_nodes(scene)
     with pytest.raises(InpaintingCancelled):
-        RFRInpaintProcessor().process(volume, method="mean", inPlace=True, cancel=lambda: True)
+        RFRInpaintProcessor().process(volume, InpaintOptions(method="mean", inPlace=True), cancel=lambda: True)
     assert _data_nodes(scene) == nodes
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(volume), with_metal)
 
@@ -241,15 +246,17 @@ def test_bad_requests_are_refused(ct):
     scene, volume = _scene_with_volume(with_metal)
     processor = RFRInpaintProcessor()
     with pytest.raises(ValueError, match="needs a model file"):
-        processor.process(volume, method="rfr")
+        processor.process(volume, InpaintOptions(method="rfr"))
     with pytest.raises(ValueError, match="unknown method"):
-        processor.process(volume, method="magic")
+        processor.process(volume, InpaintOptions(method="magic"))
+    with pytest.raises(ValueError, match="unknown intensity mapping"):
+        processor.process(volume, InpaintOptions(intensity="loud"))
     with pytest.raises(ValueError, match="no input volume"):
         processor.process(None)
     vector = scene.AddNewNodeByClass("vtkMRMLVectorVolumeNode", "rgb")
     slicer.util.updateVolumeFromArray(vector, np.zeros((2, 4, 4, 3), np.uint8))
     with pytest.raises(ValueError, match="3 components per voxel"):
-        processor.process(vector, method="mean")
+        processor.process(vector, InpaintOptions(method="mean"))
 
 
 def test_rfr_model_file_and_bundle_folder(ct, tmp_path):
@@ -269,12 +276,14 @@ def test_rfr_model_file_and_bundle_folder(ct, tmp_path):
     for model in (bundle / "models" / "model.pt", bundle):
         result = RFRInpaintProcessor(factory).process(
             volume,
-            segmentationNode=segmentation,
-            segmentId=segment_id,
-            method="rfr",
-            modelPath=str(model),
-            device="cpu",
-            marginMm=1.0,
+            InpaintOptions(
+                segmentationNode=segmentation,
+                segmentId=segment_id,
+                method="rfr",
+                modelPath=str(model),
+                device="cpu",
+                marginMm=1.0,
+            ),
         )
         out = slicer.util.arrayFromVolume(result.outputVolume)
         assert out.dtype == np.int16 and _geometry(result.outputVolume) == _geometry(volume)
@@ -291,9 +300,11 @@ def test_subprocess_run_matches_in_process_and_reports_json_progress(ct):
     segmentation, segment_id = _segmentation_of(scene, volume, metal)
     processor = RFRInpaintProcessor()
     options = dict(segmentationNode=segmentation, segmentId=segment_id, marginMm=2.0, method="biharmonic", batchSize=2)
-    in_process = processor.process(volume, **options)
+    in_process = processor.process(volume, InpaintOptions(**options))
     progress = []
-    child = processor.process(volume, runInSubprocess=True, progress=lambda d, t: progress.append((d, t)), **options)
+    child = processor.process(
+        volume, InpaintOptions(runInSubprocess=True, **options), progress=lambda d, t: progress.append((d, t))
+    )
     np.testing.assert_array_equal(child.usedMask, in_process.usedMask)
     np.testing.assert_array_equal(
         slicer.util.arrayFromVolume(child.outputVolume), slicer.util.arrayFromVolume(in_process.outputVolume)
@@ -315,7 +326,9 @@ def test_subprocess_failure_and_cancel(ct, tmp_path):
     scene, volume = _scene_with_volume(with_metal)
     nodes = _data_nodes(scene)
     with pytest.raises(InpaintingCancelled, match="process was stopped"):
-        RFRInpaintProcessor().process(volume, method="biharmonic", runInSubprocess=True, cancel=lambda: True)
+        RFRInpaintProcessor().process(
+            volume, InpaintOptions(method="biharmonic", runInSubprocess=True), cancel=lambda: True
+        )
     assert _data_nodes(scene) == nodes
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(volume), with_metal)
 

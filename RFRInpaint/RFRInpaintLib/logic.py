@@ -8,9 +8,10 @@ slice axis is chosen by anatomical plane: ``axial`` (the IJK axis closest to S i
 ``coronal`` (closest to A) or ``sagittal`` (closest to R); for a usual axial acquisition these are K, J and I, i.e.
 NumPy axes 0, 1 and 2. ``K``, ``J`` and ``I`` select an IJK axis directly.
 
-In place: the volume's voxels are replaced and the original is kept in a hidden volume node referenced from the
-volume (role :data:`ORIGINAL_REFERENCE_ROLE`, saved with the scene); :meth:`RFRInpaintProcessor.restoreOriginal` puts
-it back. Geometry (spacing, origin, directions), scalar type and every voxel outside the dilated mask are unchanged.
+In place: the volume's voxels are replaced and the original is kept in a hidden clone (Slicer's volumes logic)
+referenced from the volume (role :data:`ORIGINAL_REFERENCE_ROLE`, saved with the scene);
+:meth:`RFRInpaintProcessor.restoreOriginal` puts it back. Geometry (spacing, origin, directions), scalar type and
+every voxel outside the dilated mask are unchanged.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "ORIGINAL_REFERENCE_ROLE",
     "SLICE_AXES",
     "METHODS",
+    "InpaintOptions",
     "InpaintResult",
     "numpyAxisForPlane",
     "holeFromSegment",
@@ -46,6 +48,60 @@ SLICE_AXES = ("axial", "coronal", "sagittal", "K", "J", "I")
 METHODS = ("rfr", "biharmonic", "telea", "ns", "mean")
 _RAS_INDEX = {"sagittal": 0, "coronal": 1, "axial": 2}
 _IJK_INDEX = {"I": 0, "J": 1, "K": 2}
+
+#: a volume's run: ``run(volume, hole, spacing, axis, margin_mm, progress, cancel) -> (result, used_hole)``
+_Run = Callable[..., "tuple[np.ndarray, np.ndarray]"]
+
+
+@dataclass
+class InpaintOptions:
+    """What :meth:`RFRInpaintProcessor.process` inpaints and how (the module's parameter node as plain values).
+
+    Attributes:
+        segmentationNode: ``vtkMRMLSegmentationNode`` holding the region; None: automatic metal threshold.
+        segmentId: ID of the segment in ``segmentationNode``.
+        metalThresholdHU: threshold of the automatic metal mask (None: ``rfr_inpaint.volume``'s default, 2500 HU).
+        marginMm: the region is dilated by this distance in mm. None: the default of the region's source
+            (``rfr_inpaint.defaults``: none around a segment, which is inpainted as drawn; 1 mm around a metal
+            threshold, whose streaks and partial-volume voxels surround the metal).
+        sliceAxis: ``axial`` (default), ``coronal``, ``sagittal``, ``K``, ``J``, ``I`` or a NumPy axis.
+        method: ``rfr`` (needs ``modelPath``), ``biharmonic``, ``telea``, ``ns`` or ``mean``.
+        modelPath: RFR-Net checkpoint or MONAI bundle folder.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        inPlace: replace the input's voxels (the original is kept in a hidden node) instead of a new volume.
+        outputVolume: existing volume to receive the result (new-volume mode); None creates
+            ``"<input name> inpainted"``.
+        intensity: a mode of ``rfr_inpaint.defaults.INTENSITY_MODES``, resolved as every entry point resolves it
+            (``rfr_inpaint.transforms.intensity.resolve_intensity``): ``auto`` (the mapping recorded by the MONAI
+            bundle of an RFR model, else decided from the image), ``ct`` (HU window ``window``), ``percentile``
+            (for MR) or ``range`` (the pixel type's range).
+        window: HU window mapped to [0, 1] in ``ct`` mode (None: the package's default CT window).
+        batchSize: slices per inpainter call.
+        runInSubprocess: run ``rfr-inpaint`` in a child process (:class:`RFRInpaintLib.runner.SubprocessInpainting`):
+            progress arrives as JSON lines, cancel kills the process tree at once.
+        pythonExecutable: interpreter of the child process (default: ``PythonSlicer`` in Slicer).
+    """
+
+    segmentationNode: Any = None
+    segmentId: str | None = None
+    metalThresholdHU: float | None = None
+    marginMm: float | None = None
+    sliceAxis: str | int = "axial"
+    method: str = "biharmonic"
+    modelPath: str | None = None
+    device: str = "auto"
+    inPlace: bool = False
+    outputVolume: Any = None
+    intensity: str = "auto"
+    window: tuple[float, float] | None = None
+    batchSize: int = 8
+    runInSubprocess: bool = False
+    pythonExecutable: str | None = None
+
+    @property
+    def usesSegment(self) -> bool:
+        """True when the region is a segment, False for the automatic metal threshold."""
+        return self.segmentationNode is not None
 
 
 @dataclass
@@ -137,6 +193,10 @@ def holeFromSegment(volumeNode: Any, segmentationNode: Any, segmentId: str) -> n
     segmentation = segmentationNode.GetSegmentation()
     if not segmentId or segmentation.GetSegment(segmentId) is None:
         raise ValueError(f"segmentation '{segmentationNode.GetName()}' has no segment {segmentId!r}")
+    # Not slicer.util.arrayFromSegmentBinaryLabelmap: it exports into the application's scene (slicer.mrmlScene)
+    # through slicer.modules.segmentations, which the slicer-core wheel the tests run on does not have, and it leaves
+    # the temporary labelmap's display node in the scene (seen with slicer-core 5.13). Same export, in the volume's
+    # own scene, everything temporary removed.
     scene = volumeNode.GetScene()
     existingIds = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__RFRInpaint_temp__")
@@ -167,12 +227,21 @@ def holeFromSegment(volumeNode: Any, segmentationNode: Any, segmentId: str) -> n
     return mask
 
 
-def holeFromThreshold(volumeNode: Any, thresholdHU: float) -> np.ndarray:
-    """Voxels of the volume at or above ``thresholdHU`` (automatic metal mask), ``(K, J, I)`` bool."""
-    import slicer
-    from rfr_inpaint.volume import metal_mask
+def holeFromThreshold(volumeNode: Any, thresholdHU: float | None = None) -> np.ndarray:
+    """Voxels of the volume at or above ``thresholdHU`` (automatic metal mask), ``(K, J, I)`` bool.
 
-    return metal_mask(slicer.util.arrayFromVolume(volumeNode), thresholdHU)
+    Args:
+        volumeNode: the ``vtkMRMLScalarVolumeNode`` (HU).
+        thresholdHU: the threshold (None: ``rfr_inpaint.volume.DEFAULT_METAL_THRESHOLD_HU``).
+
+    Returns:
+        the mask.
+    """
+    import slicer
+    from rfr_inpaint.volume import DEFAULT_METAL_THRESHOLD_HU, metal_mask
+
+    threshold = DEFAULT_METAL_THRESHOLD_HU if thresholdHU is None else float(thresholdHU)
+    return metal_mask(slicer.util.arrayFromVolume(volumeNode), threshold)
 
 
 class RFRInpaintProcessor:
@@ -186,58 +255,22 @@ class RFRInpaintProcessor:
     def __init__(self, inpainterFactory: Callable[..., Any] | None = None):
         self.inpainterFactory = inpainterFactory
 
-    def _factory(self) -> Callable[..., Any]:
-        if self.inpainterFactory is not None:
-            return self.inpainterFactory
-        from rfr_inpaint.inpainters import get_inpainter
-
-        return get_inpainter
-
     def process(
         self,
         inputVolume: Any,
-        segmentationNode: Any = None,
-        segmentId: str | None = None,
-        metalThresholdHU: float = 2500.0,
-        marginMm: float = 1.0,
-        sliceAxis: str | int = "axial",
-        method: str = "biharmonic",
-        modelPath: str | None = None,
-        device: str = "auto",
-        inPlace: bool = False,
-        outputVolume: Any = None,
-        intensity: str = "auto",
-        window: tuple[float, float] = (-1024.0, 3071.0),
-        batchSize: int = 8,
+        options: InpaintOptions | None = None,
         progress: Callable[[int, int], Any] | None = None,
         cancel: Callable[[], bool] | None = None,
-        runInSubprocess: bool = False,
-        pythonExecutable: str | None = None,
     ) -> InpaintResult:
-        """Inpaint ``inputVolume`` inside a segment, or above ``metalThresholdHU`` when no segment is given.
+        """Inpaint ``inputVolume`` inside a segment, or above the metal threshold when no segment is given.
+
+        The scene is only changed at the end (the last step): a cancelled or failed run leaves it as it was.
 
         Args:
             inputVolume: ``vtkMRMLScalarVolumeNode`` (HU for CT).
-            segmentationNode: ``vtkMRMLSegmentationNode`` holding the region; None: automatic metal threshold.
-            segmentId: ID of the segment in ``segmentationNode``.
-            metalThresholdHU: threshold of the automatic metal mask (default 2500 HU).
-            marginMm: the region is dilated by this distance in mm (default 1 mm).
-            sliceAxis: ``axial`` (default), ``coronal``, ``sagittal``, ``K``, ``J``, ``I`` or a NumPy axis.
-            method: ``rfr`` (needs ``modelPath``), ``biharmonic``, ``telea``, ``ns`` or ``mean``.
-            modelPath: RFR-Net checkpoint or MONAI bundle folder.
-            device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
-            inPlace: replace the input's voxels (the original is kept in a hidden node) instead of a new volume.
-            outputVolume: existing volume to receive the result (new-volume mode); None creates
-                ``"<input name> inpainted"``.
-            intensity: ``auto`` (the mapping recorded by the MONAI bundle of an RFR model, else ``ct``), ``ct`` (HU
-                window ``window``) or ``percentile`` (0.5-99.5 percentiles, for MR).
-            window: HU window mapped to [0, 1] in ``ct`` mode.
-            batchSize: slices per inpainter call.
+            options: what to inpaint and how (default :class:`InpaintOptions`).
             progress: ``progress(done_slices, total_slices)``.
             cancel: returns True to stop; the scene is then left unchanged.
-            runInSubprocess: run ``rfr-inpaint`` in a child process (:class:`RFRInpaintLib.runner.
-                SubprocessInpainting`): progress arrives as JSON lines, cancel kills the process at once.
-            pythonExecutable: interpreter of the child process (default: ``PythonSlicer`` in Slicer).
 
         Returns:
             the :class:`InpaintResult`.
@@ -246,71 +279,148 @@ class RFRInpaintProcessor:
             ValueError: missing / non-scalar input, unknown segment, bad axis or method, RFR without a model.
             rfr_inpaint.volume.InpaintingCancelled: ``cancel()`` returned True.
         """
+        ensure_rfr_inpaint_importable()
+        from rfr_inpaint.volume import slices_with_hole
+
+        options = options or InpaintOptions()
+        start = time.time()
+        self._checkRequest(inputVolume, options)
+        axis = numpyAxisForPlane(inputVolume, options.sliceAxis)
+        volume = self._loadVolume(inputVolume)
+        hole = self._buildHole(inputVolume, options)
+        run = self._buildRun(options)
+        result, used = run(
+            volume, hole, _spacingKJI(inputVolume), axis, self._marginMm(options), progress=progress, cancel=cancel
+        )
+        target, backup = self._writeResult(inputVolume, result, options)
+        seconds = time.time() - start
+        processed = slices_with_hole(used, axis) if used.any() else np.zeros(0, dtype=np.int64)
+        logger.info(
+            "RFR Inpaint: %s, %d voxels in %d slices, %.1f s", options.method, int(used.sum()), len(processed), seconds
+        )
+        return InpaintResult(target, backup, used, axis, processed, seconds)
+
+    # --- the steps of a run ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _checkRequest(inputVolume: Any, options: InpaintOptions) -> None:
+        """Refuse what cannot run, before anything is computed."""
+        _checkScalarVolume(inputVolume)
+        if options.method not in METHODS:
+            raise ValueError(f"unknown method {options.method!r}; choose one of {', '.join(METHODS)}")
+        if options.method == "rfr" and not options.modelPath:
+            raise ValueError("method 'rfr' needs a model file (RFR-Net checkpoint or MONAI bundle folder)")
+        from rfr_inpaint.defaults import INTENSITY_MODES
+
+        if options.intensity not in INTENSITY_MODES:
+            raise ValueError(
+                f"unknown intensity mapping {options.intensity!r}; choose one of {', '.join(INTENSITY_MODES)}"
+            )
+
+    @staticmethod
+    def _loadVolume(inputVolume: Any) -> np.ndarray:
+        """The voxels as a ``(K, J, I)`` copy: the input node stays untouched until the result is written."""
         import slicer
 
-        ensure_rfr_inpaint_importable()
-        from rfr_inpaint.inpainters import intensity_for_model
-        from rfr_inpaint.transforms.intensity import CTWindow, PercentileScale
-        from rfr_inpaint.volume import inpaint_volume, slices_with_hole
+        return np.array(slicer.util.arrayFromVolume(inputVolume))
 
-        start = time.time()
-        _checkScalarVolume(inputVolume)
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-        if method == "rfr" and not modelPath:
-            raise ValueError("method 'rfr' needs a model file (RFR-Net checkpoint or MONAI bundle folder)")
-        axis = numpyAxisForPlane(inputVolume, sliceAxis)
-        if segmentationNode is not None:
-            hole = holeFromSegment(inputVolume, segmentationNode, segmentId or "")
-        else:
-            hole = holeFromThreshold(inputVolume, metalThresholdHU)
-        if intensity not in ("auto", "ct", "percentile"):
-            raise ValueError(f"unknown intensity mapping {intensity!r}; choose auto, ct or percentile")
-        mapping = intensity_for_model(modelPath) if intensity == "auto" and method == "rfr" else None
-        if mapping is None:
-            mapping = PercentileScale() if intensity == "percentile" else CTWindow(*window)
-        original = np.array(slicer.util.arrayFromVolume(inputVolume))  # a copy: the input stays untouched until the end
-        if runInSubprocess:
-            result, used = self._runSubprocess(
-                original,
-                hole,
-                _spacingKJI(inputVolume),
-                method,
-                modelPath,
-                axis,
-                marginMm,
-                device,
-                intensity,
-                window,
-                batchSize,
-                progress,
-                cancel,
-                pythonExecutable,
-            )
-        else:
-            options = {"batch_size": batchSize} if method == "rfr" else {}
-            inpainter = self._factory()(
-                method, model_path=modelPath if method == "rfr" else None, device=device, **options
-            )
-            result, used = inpaint_volume(
-                original,
+    @staticmethod
+    def _buildHole(inputVolume: Any, options: InpaintOptions) -> np.ndarray:
+        """The region to fill, before the margin: the segment, or the metal threshold."""
+        if options.usesSegment:
+            return holeFromSegment(inputVolume, options.segmentationNode, options.segmentId or "")
+        return holeFromThreshold(inputVolume, options.metalThresholdHU)
+
+    @staticmethod
+    def _marginMm(options: InpaintOptions) -> float:
+        if options.marginMm is not None:
+            return float(options.marginMm)
+        from rfr_inpaint.defaults import MASK_MARGIN_MM, THRESHOLD_MARGIN_MM
+
+        return MASK_MARGIN_MM if options.usesSegment else THRESHOLD_MARGIN_MM
+
+    @staticmethod
+    def _window(options: InpaintOptions) -> tuple[float, float]:
+        if options.window is not None:
+            return float(options.window[0]), float(options.window[1])
+        from rfr_inpaint.defaults import DEFAULT_CT_WINDOW
+
+        return DEFAULT_CT_WINDOW
+
+    def _buildRun(self, options: InpaintOptions) -> _Run:
+        """The method as a run of one volume: in this process, or in a child ``rfr-inpaint`` process."""
+        return self._subprocessRun(options) if options.runInSubprocess else self._inProcessRun(options)
+
+    def _inProcessRun(self, options: InpaintOptions) -> _Run:
+        from rfr_inpaint.transforms.intensity import resolve_intensity
+        from rfr_inpaint.volume import inpaint_volume
+
+        isRFR = options.method == "rfr"
+        mapping = resolve_intensity(
+            options.intensity, model_path=options.modelPath if isRFR else None, window=self._window(options)
+        )
+        factory = self.inpainterFactory
+        if factory is None:
+            from rfr_inpaint.inpainters import get_inpainter as factory
+        inpainter = factory(
+            options.method,
+            model_path=options.modelPath if isRFR else None,
+            device=options.device,
+            **({"batch_size": options.batchSize} if isRFR else {}),
+        )
+
+        def run(volume, hole, spacing, axis, marginMm, progress=None, cancel=None):
+            return inpaint_volume(
+                volume,
                 hole,
                 inpainter,
                 axis=axis,
-                spacing=_spacingKJI(inputVolume),
+                spacing=spacing,
                 margin_mm=marginMm,
                 intensity=mapping,
-                batch_size=batchSize,
+                batch_size=options.batchSize,
                 progress=progress,
                 cancel=cancel,
             )
 
+        return run
+
+    def _subprocessRun(self, options: InpaintOptions) -> _Run:
+        from rfr_inpaint.volume import dilate_mm
+
+        from RFRInpaintLib.runner import SubprocessInpainting
+
+        def run(volume, hole, spacing, axis, marginMm, progress=None, cancel=None):
+            used = dilate_mm(hole, marginMm, spacing)
+            if not used.any():
+                return volume.copy(), used
+            child = SubprocessInpainting(python=options.pythonExecutable)
+            child.start(
+                volume,
+                hole,
+                spacing,
+                method=options.method,
+                model_path=options.modelPath if options.method == "rfr" else None,
+                axis=axis,
+                margin_mm=marginMm,
+                device=options.device,
+                intensity=options.intensity,
+                window=self._window(options),
+                batch_size=options.batchSize,
+            )
+            return child.wait(progress=progress, cancel=cancel), used
+
+        return run
+
+    def _writeResult(self, inputVolume: Any, result: np.ndarray, options: InpaintOptions) -> tuple[Any, Any]:
+        """Resolve the output node and write the result into it; returns ``(target, hidden original or None)``."""
+        import slicer
+
         backup = None
-        if inPlace:
+        if options.inPlace:
             backup = self._keepOriginal(inputVolume)
             target = inputVolume
         else:
-            target = outputVolume
+            target = options.outputVolume
             if target is None or target is inputVolume:
                 target = inputVolume.GetScene().AddNewNodeByClass(
                     "vtkMRMLScalarVolumeNode", f"{inputVolume.GetName()} inpainted"
@@ -318,51 +428,7 @@ class RFRInpaintProcessor:
             self._copyGeometryAndDisplay(inputVolume, target)
         slicer.util.updateVolumeFromArray(target, result)
         target.Modified()
-        seconds = time.time() - start
-        processed = slices_with_hole(used, axis) if used.any() else np.zeros(0, dtype=np.int64)
-        logger.info("RFR Inpaint: %s, %d voxels in %d slices, %.1f s", method, int(used.sum()), len(processed), seconds)
-        return InpaintResult(target, backup, used, axis, processed, seconds)
-
-    @staticmethod
-    def _runSubprocess(
-        volume: np.ndarray,
-        hole: np.ndarray,
-        spacing: tuple[float, float, float],
-        method: str,
-        modelPath: str | None,
-        axis: int,
-        marginMm: float,
-        device: str,
-        intensity: str,
-        window: tuple[float, float],
-        batchSize: int,
-        progress: Callable[[int, int], Any] | None,
-        cancel: Callable[[], bool] | None,
-        pythonExecutable: str | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The same computation in a child ``rfr-inpaint`` process; returns ``(result, used_hole)``."""
-        from rfr_inpaint.volume import dilate_mm
-
-        from RFRInpaintLib.runner import SubprocessInpainting
-
-        used = dilate_mm(hole, marginMm, spacing)
-        if not used.any():
-            return volume.copy(), used
-        run = SubprocessInpainting(python=pythonExecutable)
-        run.start(
-            volume,
-            hole,
-            spacing,
-            method=method,
-            model_path=modelPath if method == "rfr" else None,
-            axis=axis,
-            margin_mm=marginMm,
-            device=device,
-            intensity=intensity,
-            window=window,
-            batch_size=batchSize,
-        )
-        return run.wait(progress=progress, cancel=cancel), used
+        return target, backup
 
     @staticmethod
     def _copyGeometryAndDisplay(source: Any, target: Any) -> None:
@@ -377,25 +443,21 @@ class RFRInpaintProcessor:
             if sourceDisplay.GetColorNodeID():
                 targetDisplay.SetAndObserveColorNodeID(sourceDisplay.GetColorNodeID())
 
+    # --- the hidden original of an in-place run ----------------------------------------------------------------------
     def _keepOriginal(self, volumeNode: Any) -> Any:
-        """Hidden copy of ``volumeNode`` (only the first in-place run makes one: the very first original is kept)."""
-        import vtk
+        """Hidden clone of ``volumeNode`` (only the first in-place run makes one: the very first original is kept)."""
+        import slicer
 
         existing = self.originalVolume(volumeNode)
         if existing is not None:
             return existing
         scene = volumeNode.GetScene()
-        backup = scene.CreateNodeByClass("vtkMRMLScalarVolumeNode")
-        backup.UnRegister(None)
-        backup.SetName(f"{volumeNode.GetName()} (original, before RFR Inpaint)")
+        # the volumes logic clones geometry, parent transform, attributes and a deep copy of the voxels
+        backup = slicer.vtkSlicerVolumesLogic.CloneVolume(
+            scene, volumeNode, f"{volumeNode.GetName()} (original, before RFR Inpaint)"
+        )
         backup.SetHideFromEditors(True)
         backup.SetAttribute("SubjectHierarchy.ExcludeFromPotentialNodesList", "1")
-        scene.AddNode(backup)
-        backup.CopyOrientation(volumeNode)
-        backup.SetAndObserveTransformNodeID(volumeNode.GetTransformNodeID())
-        image = vtk.vtkImageData()
-        image.DeepCopy(volumeNode.GetImageData())
-        backup.SetAndObserveImageData(image)
         volumeNode.SetNodeReferenceID(ORIGINAL_REFERENCE_ROLE, backup.GetID())
         return backup
 
@@ -405,7 +467,7 @@ class RFRInpaintProcessor:
         return volumeNode.GetNodeReference(ORIGINAL_REFERENCE_ROLE) if volumeNode is not None else None
 
     def restoreOriginal(self, volumeNode: Any) -> bool:
-        """Put back the voxels of a volume inpainted in place and remove the hidden copy.
+        """Put back the voxels of a volume inpainted in place and remove the hidden copy (and its display nodes).
 
         Args:
             volumeNode: a volume processed with ``inPlace=True``.
@@ -422,6 +484,11 @@ class RFRInpaintProcessor:
         image.DeepCopy(backup.GetImageData())
         volumeNode.SetAndObserveImageData(image)
         volumeNode.RemoveNodeReferenceIDs(ORIGINAL_REFERENCE_ROLE)
-        volumeNode.GetScene().RemoveNode(backup)
+        scene = volumeNode.GetScene()
+        displayNodes = [backup.GetNthDisplayNode(i) for i in range(backup.GetNumberOfDisplayNodes())]
+        scene.RemoveNode(backup)
+        for displayNode in displayNodes:
+            if displayNode is not None and scene.IsNodePresent(displayNode):
+                scene.RemoveNode(displayNode)
         volumeNode.Modified()
         return True

@@ -69,20 +69,15 @@ def make_figure(output: Path, method: str = "biharmonic", model: str | None = No
     import matplotlib.pyplot as plt
     import slicer
 
-    from RFRInpaintLib.logic import RFRInpaintProcessor
+    from RFRInpaintLib.logic import InpaintOptions, RFRInpaintProcessor
     from rfr_inpaint.safe_io import atomic_path
 
     scene, volume, segmentation, segment_id, truth = build_scene()
     before = np.array(slicer.util.arrayFromVolume(volume))
-    result = RFRInpaintProcessor().process(
-        volume,
-        segmentationNode=segmentation,
-        segmentId=segment_id,
-        marginMm=1.0,
-        method=method,
-        modelPath=model,
-        device="auto",
+    options = InpaintOptions(
+        segmentationNode=segmentation, segmentId=segment_id, marginMm=1.0, method=method, modelPath=model
     )
+    result = RFRInpaintProcessor().process(volume, options)
     after = np.array(slicer.util.arrayFromVolume(result.outputVolume))
     used = result.usedMask
     k = int(result.processedSlices[len(result.processedSlices) // 2])
