@@ -444,3 +444,45 @@ def test_user_guide_figure_script(tmp_path):
 
     width, height = Image.open(tmp_path / "figure.png").size
     assert width > 3 * height > 0  # four panels side by side
+
+
+def test_biharmonic3d_is_offered_and_runs_through_the_logic(ct):
+    from RFRInpaintLib.logic import METHODS
+
+    from rfr_inpaint import inpainters
+    from rfr_inpaint.defaults import DEFAULT_CT_WINDOW
+    from rfr_inpaint.transforms.intensity import CTWindow
+    from rfr_inpaint.volume import inpaint_volume
+
+    # the module offers the package's one list: the parameter node's Choice and the combo box tooltip name them all
+    assert METHODS is inpainters.METHODS and "biharmonic3d" in METHODS
+    assert "Choice(list(METHODS))" in (MODULE_DIR / "RFRInpaint.py").read_text()
+    ui = ET.parse(MODULE_DIR / "Resources" / "UI" / "RFRInpaint.ui").getroot()
+    combo = next(w for w in ui.iter("widget") if w.get("name") == "methodComboBox")
+    tooltip = next(p for p in combo.iter("property") if p.get("name") == "toolTip").find("string").text
+    assert set(METHODS) <= set(re.findall(r"\w+", tooltip))
+
+    truth, with_metal, metal = ct
+    scene, volume = _scene_with_volume(with_metal)
+    segmentation, segment_id = _segmentation_of(scene, volume, metal)
+    options = dict(segmentationNode=segmentation, segmentId=segment_id, marginMm=2.0, intensity="ct")
+    progress = []
+    result = RFRInpaintProcessor().process(
+        volume, InpaintOptions(method="biharmonic3d", **options), progress=lambda d, t: progress.append((d, t))
+    )
+    out = slicer.util.arrayFromVolume(result.outputVolume)
+    assert out.dtype == np.int16 and _geometry(result.outputVolume) == _geometry(volume)
+    np.testing.assert_array_equal(slicer.util.arrayFromVolume(volume), with_metal)  # input untouched
+    used = dilate_mm(metal, 2.0, SPACING_KJI)
+    np.testing.assert_array_equal(result.usedMask, used)
+    np.testing.assert_array_equal(out[~used], with_metal[~used])
+    assert progress == [(0, 3), (3, 3)]  # one call on the slab of the 3 slices with hole
+    np.testing.assert_array_equal(result.processedSlices, METAL_SLICES)
+    # the volume path of the CLI and the bundle with the 3D solve, not the slice-wise method
+    window = CTWindow(*DEFAULT_CT_WINDOW)
+    inpainter = inpainters.get_inpainter("biharmonic3d")
+    expected, _ = inpaint_volume(with_metal, metal, inpainter, spacing=SPACING_KJI, margin_mm=2.0, intensity=window)
+    np.testing.assert_array_equal(out, expected)
+    slice_wise = RFRInpaintProcessor().process(volume, InpaintOptions(method="biharmonic", **options))
+    assert not np.array_equal(slicer.util.arrayFromVolume(slice_wise.outputVolume), out)
+    assert _mae(out[used], truth[used]) < 0.25 * _mae(with_metal[used], truth[used])

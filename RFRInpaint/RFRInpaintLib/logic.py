@@ -26,6 +26,10 @@ import numpy as np
 
 from RFRInpaintLib import ensure_rfr_inpaint_importable
 
+ensure_rfr_inpaint_importable()
+# the package's one list of methods (rfr_inpaint.inpainters imports NumPy only: no PyTorch / MONAI at module load)
+from rfr_inpaint.inpainters import METHODS  # noqa: E402
+
 __all__ = [
     "ORIGINAL_REFERENCE_ROLE",
     "SLICE_AXES",
@@ -44,8 +48,6 @@ logger = logging.getLogger(__name__)
 ORIGINAL_REFERENCE_ROLE = "RFRInpaintOriginal"
 #: slice axis choices: anatomical planes, or IJK axis names
 SLICE_AXES = ("axial", "coronal", "sagittal", "K", "J", "I")
-#: methods offered in the module (see ``rfr_inpaint.inpainters``)
-METHODS = ("rfr", "biharmonic", "telea", "ns", "mean")
 _RAS_INDEX = {"sagittal": 0, "coronal": 1, "axial": 2}
 _IJK_INDEX = {"I": 0, "J": 1, "K": 2}
 
@@ -65,7 +67,8 @@ class InpaintOptions:
             (``rfr_inpaint.defaults``: none around a segment, which is inpainted as drawn; 1 mm around a metal
             threshold, whose streaks and partial-volume voxels surround the metal).
         sliceAxis: ``axial`` (default), ``coronal``, ``sagittal``, ``K``, ``J``, ``I`` or a NumPy axis.
-        method: ``rfr`` (needs ``modelPath``), ``biharmonic``, ``telea``, ``ns`` or ``mean``.
+        method: one of :data:`METHODS` (the package's list): ``rfr`` (needs ``modelPath``) or a classical method;
+            ``biharmonic3d`` fills the region in 3D, the others slice by slice.
         modelPath: RFR-Net checkpoint or MONAI bundle folder.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         inPlace: replace the input's voxels (the original is kept in a hidden node) instead of a new volume.
