@@ -130,3 +130,23 @@ def test_baseline_comparison_handler_on_an_evaluator(tmp_path: Path):
     assert all(math.isfinite(float(r["psnr"])) for r in rows)
     with pytest.raises(ValueError, match="unknown classical inpainter"):
         BaselineComparison(tmp_path, baselines=("nope",))
+
+
+def test_volumetric_methods_are_refused_on_independent_images(tmp_path):
+    from rfr_inpaint.baselines import BASELINES
+    from rfr_inpaint.evaluation import DEFAULT_BASELINES, check_baselines
+
+    # the default comparison is every slice-wise classical method; biharmonic3d is compared on volumes only
+    assert set(DEFAULT_BASELINES) == {n for n, cls in BASELINES.items() if not getattr(cls, "volumetric", False)}
+    assert "biharmonic3d" in BASELINES and "biharmonic3d" not in DEFAULT_BASELINES
+    assert check_baselines(["mean", "biharmonic"]) == ("mean", "biharmonic")
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 24, 24)).astype(np.float32)  # three unrelated images, not slices of one volume
+    holes = np.zeros(images.shape, dtype=bool)
+    holes[:, 8:14, 8:14] = True
+    with pytest.raises(ValueError, match="'biharmonic3d' fills consecutive slices"):
+        compare(images, images, holes, {"biharmonic3d": make_baseline("biharmonic3d")})
+    with pytest.raises(ValueError, match="'biharmonic3d' fills consecutive slices"):
+        BaselineComparison(tmp_path, baselines=("mean", "biharmonic3d"))
+    with pytest.raises(ValueError, match="unknown classical inpainter 'rfr'"):
+        check_baselines(["rfr"])

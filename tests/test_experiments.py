@@ -99,3 +99,17 @@ def test_tiny_grid_end_to_end(tmp_path: Path, capsys):
         assert image.shape[0] > 100 and image.shape[1] > 200 and image.std() > 0
     spec_out = json.loads((out / "spec.json").read_text())
     assert spec_out["budget"]["checkpoint_interval"] == 0 and len(spec_out["runs"]) == 1
+
+
+def test_spec_baselines_are_checked_before_any_training(tmp_path: Path):
+    ok = load_spec(_write(tmp_path / "ok.json", {"grid": {"kind": "square"}, "baselines": ["biharmonic", "mean"]}))
+    assert ok["baselines"] == ["biharmonic", "mean"]
+    volumetric = _write(tmp_path / "vol.json", {"grid": {"kind": "square"}, "baselines": ["biharmonic3d"]})
+    with pytest.raises(ValueError, match=r"vol\.json: baselines: method 'biharmonic3d' fills consecutive slices"):
+        load_spec(volumetric)
+    unknown = _write(tmp_path / "unknown.json", {"grid": {"kind": "square"}, "baselines": ["magic"]})
+    with pytest.raises(ValueError, match=r"unknown\.json: baselines: unknown classical inpainter 'magic'"):
+        load_spec(unknown)
+    text = _write(tmp_path / "text.json", {"grid": {"kind": "square"}, "baselines": "mean"})
+    with pytest.raises(ValueError, match=r"text\.json: baselines must be a list"):
+        load_spec(text)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
-from rfr_inpaint.baselines import make_baseline
+from rfr_inpaint.baselines import BASELINES, make_baseline
 from rfr_inpaint.engines import HOLE_KEY
 from rfr_inpaint.metrics import masked_mae, masked_psnr, masked_rmse, masked_ssim
 from rfr_inpaint.safe_io import atomic_path
@@ -37,6 +37,7 @@ from rfr_inpaint.safe_io import atomic_path
 __all__ = [
     "METRICS",
     "DEFAULT_BASELINES",
+    "check_baselines",
     "MODEL_NAME",
     "score",
     "compare",
@@ -50,7 +51,10 @@ logger = logging.getLogger(__name__)
 
 #: metrics of the comparison, in column order, with whether higher is better.
 METRICS: dict[str, bool] = {"ssim": True, "psnr": True, "rmse": False, "mae": False}
-#: the classical methods compared by default (names of :data:`rfr_inpaint.baselines.BASELINES`).
+#: the classical methods compared by default (names of :data:`rfr_inpaint.baselines.BASELINES`): the slice-wise ones.
+#: Not ``biharmonic3d``: this comparison scores independent 2D images (the bundle's test slices), which a volumetric
+#: method would wrongly fill together as neighbouring slices, and on one slice alone it is ``biharmonic``. It is
+#: compared on volumes, through :func:`rfr_inpaint.volume.inpaint_volume`.
 DEFAULT_BASELINES = ("biharmonic", "telea", "ns", "mean")
 #: method name of the model in the outputs.
 MODEL_NAME = "rfr"
@@ -97,6 +101,35 @@ def score(results: np.ndarray, truths: np.ndarray, holes: np.ndarray) -> dict[st
     }
 
 
+def _check_slice_wise(name: str, method: Any) -> None:
+    if getattr(method, "volumetric", False):
+        raise ValueError(
+            f"method {name!r} fills consecutive slices of one volume together; the comparison scores independent 2D "
+            "images (on one image it equals its 2D counterpart): compare it on volumes with "
+            "rfr_inpaint.volume.inpaint_volume"
+        )
+
+
+def check_baselines(names: Iterable[str]) -> tuple[str, ...]:
+    """Check the classical methods asked of the comparison, before any work (e.g. a spec's ``baselines``).
+
+    Args:
+        names: names of :data:`rfr_inpaint.baselines.BASELINES`.
+
+    Returns:
+        the names as a tuple.
+
+    Raises:
+        ValueError: an unknown name, or a volumetric method (``biharmonic3d``; see :data:`DEFAULT_BASELINES`).
+    """
+    names = tuple(str(n) for n in names)
+    for name in names:
+        if name not in BASELINES:
+            raise ValueError(f"unknown classical inpainter '{name}'; choose one of {sorted(BASELINES)}")
+        _check_slice_wise(name, BASELINES[name])
+    return names
+
+
 def compare(
     images: np.ndarray,
     truths: np.ndarray,
@@ -111,7 +144,7 @@ def compare(
         images: (N, H, W) inputs in [0, 1] (hole content is not used by any method).
         truths: (N, H, W) ground truth.
         holes: (N, H, W) masks, nonzero = hole.
-        methods: inpainters by name (``(images, holes bool) -> results``).
+        methods: slice-wise inpainters by name (``(images, holes bool) -> results``).
         precomputed: results already available by method name (e.g. the model's, from the evaluator).
         start_index: index of the first image (rows are numbered from it).
 
@@ -120,8 +153,11 @@ def compare(
         (precomputed first).
 
     Raises:
+        ValueError: a volumetric method (the images are not slices of one volume).
         RuntimeError: a method returned an array of the wrong shape.
     """
+    for name, method in methods.items():
+        _check_slice_wise(name, method)
     holes_b = np.asarray(holes) != 0
     results: dict[str, np.ndarray] = {k: np.asarray(v, dtype=np.float32) for k, v in (precomputed or {}).items()}
     for name, method in methods.items():
@@ -245,13 +281,14 @@ class BaselineComparison:
 
     Args:
         output_dir: folder of ``per_image.csv``, ``summary.json``, ``summary.md``.
-        baselines: names of :data:`rfr_inpaint.baselines.BASELINES` to run (default all four).
+        baselines: names of :data:`rfr_inpaint.baselines.BASELINES` to run (default :data:`DEFAULT_BASELINES`, every
+            slice-wise one).
         baseline_options: constructor options per baseline name (e.g. ``{"telea": {"radius": 5}}``).
         model_name: method name of the model's results.
         extra: more entries for ``summary.json``.
 
     Raises:
-        ValueError: unknown baseline.
+        ValueError: unknown or volumetric baseline (:func:`check_baselines`).
     """
 
     def __init__(
@@ -263,7 +300,7 @@ class BaselineComparison:
         extra: Mapping[str, Any] | None = None,
     ) -> None:
         options = dict(baseline_options or {})
-        self.methods = {name: make_baseline(name, **dict(options.get(name, {}))) for name in baselines}
+        self.methods = {name: make_baseline(name, **dict(options.get(name, {}))) for name in check_baselines(baselines)}
         self.output_dir = Path(output_dir)
         self.model_name = model_name
         self.extra = dict(extra or {})

@@ -20,7 +20,9 @@ A spec file (JSON or YAML) names the grid and the budget::
   it on every grid setting.
 * ``budget``: overrides of ``configs/train.json`` (tiny by default so that a grid runs in minutes on a CPU).
 * ``test``: number of test images and the seed of the test masks (the same images and masks for every model).
-* ``baselines``: classical methods evaluated on the same test images (default none, to keep grids fast).
+* ``baselines``: classical methods evaluated on the same test images (default none, to keep grids fast); slice-wise
+  ones only, as the test images are independent slices (``biharmonic3d`` is compared on volumes: see
+  :data:`rfr_inpaint.evaluation.DEFAULT_BASELINES`).
 
 Every training run is ``configs/train.json`` and every test ``configs/evaluate.json`` through MONAI's
 ``ConfigWorkflow``, in ``<output_dir>/train_<i>/``. Outputs in ``output_dir``:
@@ -53,6 +55,7 @@ from typing import Any
 import numpy as np
 from monai.bundle import ConfigParser, ConfigWorkflow
 
+from rfr_inpaint.evaluation import check_baselines
 from rfr_inpaint.handlers import read_history
 from rfr_inpaint.safe_io import atomic_path
 
@@ -102,7 +105,8 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: unknown keys, no grid, or a malformed grid / ``train_on``.
+        ValueError: unknown keys, no grid, a malformed grid / ``train_on``, or baselines that are unknown or
+            volumetric.
     """
     path = Path(path)
     if not path.is_file():
@@ -130,6 +134,12 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path}: {e}") from e
     if not (out["train_on"] in ("each", "all") or isinstance(out["train_on"], Mapping)):
         raise ValueError(f"{path}: train_on must be 'each', 'all' or a mask setting, got {out['train_on']!r}")
+    if isinstance(out["baselines"], str) or not isinstance(out["baselines"], Sequence):
+        raise ValueError(f"{path}: baselines must be a list of method names, got {out['baselines']!r}")
+    try:  # checked before any training: the evaluation after each run would refuse them
+        out["baselines"] = list(check_baselines(out["baselines"]))
+    except ValueError as e:
+        raise ValueError(f"{path}: baselines: {e}") from e
     return out
 
 
