@@ -10,6 +10,9 @@ Shared rules:
 * a slice without any known pixel (all hole) is filled with ``fill_value`` (default 0.5, mid-grey);
 * filled values are clipped to the range of the slice's known pixels (as scikit-image does for biharmonic),
   so no method invents intensities brighter or darker than the data.
+
+``biharmonic3d`` (:class:`Biharmonic3DInpainter`) is the volumetric exception: it fills a stack of consecutive
+slices as one 3-D problem (an all-hole *stack* gets ``fill_value``; values are clipped to the stack's known range).
 """
 
 from __future__ import annotations
@@ -358,8 +361,9 @@ class Biharmonic3DInpainter:
         return np.where(holes, out, stack)
 
 
-#: name -> inpainter class, the names of :func:`rfr_inpaint.inpainters.get_inpainter`.
-BASELINES: dict[str, type] = {
+#: name -> inpainter class, the names of :func:`rfr_inpaint.inpainters.get_inpainter` (``biharmonic3d`` is
+#: volumetric: see :class:`Biharmonic3DInpainter`).
+BASELINES: dict[str, type[ClassicalInpainter] | type[Biharmonic3DInpainter]] = {
     "biharmonic": BiharmonicInpainter,
     "telea": TeleaInpainter,
     "ns": NavierStokesInpainter,
@@ -368,11 +372,11 @@ BASELINES: dict[str, type] = {
 }
 
 
-def make_baseline(name: str, **options: Any) -> ClassicalInpainter:
+def make_baseline(name: str, **options: Any) -> ClassicalInpainter | Biharmonic3DInpainter:
     """Build a classical inpainter by name.
 
     Args:
-        name: one of :data:`BASELINES` (``biharmonic``, ``telea``, ``ns``, ``mean``).
+        name: one of :data:`BASELINES` (``biharmonic``, ``biharmonic3d``, ``telea``, ``ns``, ``mean``).
         options: constructor arguments (e.g. ``radius`` for ``telea`` / ``ns``, ``margin`` for ``biharmonic``).
 
     Returns:
