@@ -71,7 +71,8 @@ def get_inpainter(
     """Build an inpainter by name.
 
     Args:
-        method: ``rfr``, ``biharmonic``, ``telea``, ``ns`` or ``mean`` (case-insensitive).
+        method: one of :data:`METHODS` (case-insensitive): ``rfr``, ``biharmonic``, ``biharmonic3d`` (volumetric),
+            ``telea``, ``ns`` or ``mean``.
         model_path: RFR-Net checkpoint (``rfr_inpaint.networks.load_network`` format) or bundle folder; required for
             ``rfr``, refused for the classical methods.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``...; used by ``rfr`` only.
