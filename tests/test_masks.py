@@ -17,18 +17,13 @@ from rfr_inpaint.data.synthetic import synthetic_ct_slice
 from rfr_inpaint.transforms import (
     HoleMaskGenerator,
     LoadExternalMask,
-    LoadExternalMaskd,
     RandFreeFormStrokes,
-    RandFreeFormStrokesd,
     RandHoleMaskd,
     RandMetalLikeRegions,
-    RandMetalLikeRegionsd,
     RandSquareHoles,
-    RandSquareHolesd,
     RandStrips,
-    RandStripsd,
 )
-from rfr_inpaint.transforms.masks import strip_orientations
+from rfr_inpaint.transforms.masks import body_mask, strip_orientations
 
 IMG = np.zeros((1, 256, 256), dtype=np.float32)
 
@@ -219,12 +214,40 @@ def test_factory_is_deterministic_and_matches_the_class(kind, params):
 
 def test_factory_mixture_and_errors():
     gen = HoleMaskGenerator(["square", "strips"], kind_params=[{"size": 10}, {"width": 4}], kind_probs=[0.5, 0.5])
-    areas = {float(_mask(gen, seed=s).sum()) for s in range(16)}
-    assert areas == {100.0, 4 * 256.0}
+    areas = [float(_mask(gen, seed=s).sum()) for s in range(16)]
+    assert set(areas) == {100.0, 4 * 256.0}
+    assert areas == [float(_mask(gen, seed=s).sum()) for s in range(16)]  # seeded: the same picks again
+    np.testing.assert_array_equal(np.asarray(gen(IMG, randomize=False)), _mask(gen, seed=15))  # the kept mask
+    # OneOf's weights: a zero weight never picks its generator, the others are normalised
+    only_strips = HoleMaskGenerator(["square", "strips"], kind_params=[{"size": 10}, {"width": 4}], kind_probs=[0, 3])
+    assert {float(_mask(only_strips, seed=s).sum()) for s in range(8)} == {4 * 256.0}
+    np.testing.assert_allclose(only_strips.kind_probs, [0.0, 1.0])
     with pytest.raises(ValueError, match="unknown hole mask kind"):
         HoleMaskGenerator("circle")
     with pytest.raises(ValueError, match="kind_params"):
         HoleMaskGenerator(["square", "strips"], size=3)
+    with pytest.raises(ValueError, match="kind_probs has 1 entries for 2 kinds"):
+        HoleMaskGenerator(["square", "strips"], kind_probs=[1.0])
+    with pytest.raises(ValueError, match="greater than zero"):
+        HoleMaskGenerator(["square", "strips"], kind_probs=[0.0, 0.0])
+
+
+def test_body_mask_is_the_largest_region_with_its_air_filled():
+    img = np.full((40, 60), -1000.0, np.float32)
+    img[5:35, 5:45] = 40.0  # the body
+    img[12:20, 12:20] = -900.0  # a lung inside it
+    img[36:39, 2:58] = 160.0  # the table: bright, but a smaller region
+    body = body_mask(img)
+    expected = np.zeros(img.shape, bool)
+    expected[5:35, 5:45] = True
+    np.testing.assert_array_equal(body, expected)
+    tissue = body_mask(img, fill_holes=False)
+    np.testing.assert_array_equal(tissue, expected & (img > -500))
+    np.testing.assert_array_equal(body_mask(np.stack([img, np.full_like(img, -1000.0)])), [expected, expected & False])
+    # the threshold is in the image's units: the same body on an image windowed to [0, 1]
+    np.testing.assert_array_equal(body_mask((img + 1024) / 4095, threshold=(-500 + 1024) / 4095), expected)
+    with pytest.raises(ValueError, match=r"\(H, W\) or \(D, H, W\)"):
+        body_mask(np.zeros(5))
 
 
 def test_output_types_follow_the_input():
@@ -239,42 +262,47 @@ def test_output_types_follow_the_input():
     np.testing.assert_array_equal(np.asarray(gen(IMG, randomize=False)), first)
 
 
-def test_dictionary_versions(tmp_path):
+def test_dictionary_version_covers_every_kind(tmp_path):
     hu = synthetic_ct_slice(64, seed=2, z=350)[None]
     data = {"image": hu, "other": hu.copy()}
-    cases = [
-        RandSquareHolesd(keys="image", size=8, count=2, overlap=False),
-        RandStripsd(keys="image", width=4, count=2, orientation="mixed"),
-        RandFreeFormStrokesd(keys="image", max_brush_width=6, min_brush_width=2),
-        RandMetalLikeRegionsd(keys="image", body_threshold=-500),
-        RandHoleMaskd(keys="image", kind="square", size=8),
-    ]
-    for t in cases:
+    ref = np.zeros((64, 64), np.uint8)
+    ref[5:9, 5:9] = 255
+    path = write_png(tmp_path / "hole.png", ref)
+    cases = {
+        "square": {"size": 8, "count": 2, "overlap": False},
+        "strips": {"width": 4, "count": 2, "orientation": "mixed"},
+        "free_form": {"max_brush_width": 6, "min_brush_width": 2},
+        "metal": {"body_threshold": -500},
+        "external": {"path": str(path)},
+    }
+    for kind, params in cases.items():
+        t = RandHoleMaskd(keys="image", kind=kind, **params)
         out1 = t.set_random_state(3)(data)
         out2 = t.set_random_state(3)(data)
-        assert out1["hole"].shape == (1, 64, 64) and out1["hole"].sum() > 0, type(t).__name__
+        assert out1["hole"].shape == (1, 64, 64) and out1["hole"].sum() > 0, kind
         np.testing.assert_array_equal(out1["hole"], out2["hole"])
+        # the dictionary version draws what the array generator draws from the same seed
+        np.testing.assert_array_equal(out1["hole"], _mask(HoleMaskGenerator(kind, **params), img=hu, seed=3))
         assert out1["image"] is hu
-    assert cases[0](data)["hole"].sum() == 128
+    assert RandHoleMaskd(keys="image", size=8, count=2, overlap=False)(data)["hole"].sum() == 128
     # several keys: one mask per key under "<key>_hole"
-    multi = RandSquareHolesd(keys=["image", "other"], size=4)(data)
+    multi = RandHoleMaskd(keys=["image", "other"], size=4)(data)
     assert multi["image_hole"].shape == multi["other_hole"].shape == (1, 64, 64)
     with pytest.raises(KeyError):
-        RandSquareHolesd(keys="missing")(data)
-    assert "hole" not in RandSquareHolesd(keys="missing", allow_missing_keys=True)(data)
+        RandHoleMaskd(keys="missing")(data)
+    assert "hole" not in RandHoleMaskd(keys="missing", allow_missing_keys=True)(data)
+    with pytest.raises(ValueError, match="one name or one per key"):
+        RandHoleMaskd(keys=["image", "other"], hole_key=["a", "b", "c"])
     # reproducible inside a seeded Compose
-    chain = Compose([RandStripsd(keys="image", width=4, count=3)])
+    chain = Compose([RandHoleMaskd(keys="image", kind="strips", width=4, count=3)])
     a = chain.set_random_state(11)(data)["hole"]
     b = chain.set_random_state(11)(data)["hole"]
     np.testing.assert_array_equal(a, b)
     # per-item mask files, and existing holes kept
-    ref = np.zeros((64, 64), np.uint8)
-    ref[5:9, 5:9] = 255
-    path = write_png(tmp_path / "hole.png", ref)
-    out = LoadExternalMaskd(keys="image")({"image": hu, "mask": str(path)})
-    assert out["hole"].sum() == 16
     out = RandHoleMaskd(keys="image", kind="external", mask_path_key="mask")({"image": hu, "mask": str(path)})
     assert out["hole"].sum() == 16
+    with pytest.raises(ValueError, match="needs kind='external'"):
+        RandHoleMaskd(keys="image", mask_path_key="mask")({"image": hu, "mask": str(path)})
     kept = RandHoleMaskd(keys="image", size=8, skip_existing=True)({"image": hu, "hole": out["hole"]})
     assert kept["hole"].sum() == 16
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
 import torch
 from monai.data import DataLoader
 from scipy import ndimage
@@ -14,12 +13,11 @@ from rfr_inpaint.data.synthetic import (
     HU_MAX,
     HU_MIN,
     SyntheticCTDataset,
-    body_mask,
     insert_metal,
     synthetic_ct_slice,
-    synthetic_ct_sitk,
     synthetic_ct_volume,
 )
+from rfr_inpaint.transforms.masks import body_mask
 
 
 def _fraction(img, lo, hi, where=None):
@@ -98,13 +96,6 @@ def test_full_size_volume_of_the_performance_benchmark():
     vol, spacing = synthetic_ct_volume((64, 512, 512), seed=0)
     assert vol.shape == (64, 512, 512) and vol.dtype == np.float32 and spacing == (5.0, 400 / 512, 400 / 512)
     assert np.isfinite(vol).all() and vol.min() >= -1024 and vol.max() <= 3071
-
-
-def test_sitk_image_has_geometry_and_int16():
-    image = synthetic_ct_sitk((6, 64, 64), seed=2, spacing=(3.0, 6.25, 6.25))
-    assert image.GetSize() == (64, 64, 6) and image.GetSpacing() == (6.25, 6.25, 3.0)
-    arr = sitk.GetArrayFromImage(image)
-    assert arr.dtype == np.int16 and arr.min() >= -1024
 
 
 def test_insert_metal_in_a_volume():

@@ -26,8 +26,9 @@ from typing import Any
 import cv2
 import numpy as np
 from monai.data import Dataset
-from scipy import ndimage
 from monai.transforms import apply_transform
+
+from rfr_inpaint.transforms.masks import body_mask
 
 __all__ = [
     "HU_MIN",
@@ -36,8 +37,6 @@ __all__ = [
     "SyntheticSubject",
     "synthetic_ct_slice",
     "synthetic_ct_volume",
-    "synthetic_ct_sitk",
-    "body_mask",
     "insert_metal",
     "SyntheticCTDataset",
 ]
@@ -201,6 +200,39 @@ class _Blob:
 
     def section(self, z: float) -> float:
         return _profile(z, self.z0, self.z1, self.p)
+
+
+@dataclass
+class _Frame:
+    """Where the regions of one slice sit (mm): what the body wall leaves for the inner anatomy to be placed from.
+
+    Attributes:
+        tables: the body layers' boundary radii by polar angle (:meth:`SyntheticSubject._radius_table`).
+        idx: per pixel, its polar angle's index in ``tables``.
+        body: coverage (0..1) of the body.
+        cavity: coverage (0..1) of the body cavity (inside the muscle wall).
+        xc: body centre, x.
+        yc: body centre, y.
+        cav_x: lateral half-width of the cavity.
+        cav_ant: anterior depth of the cavity from the centre.
+        cav_post: posterior depth of the cavity from the centre.
+        y_ant: anterior border of the cavity.
+        y_sp: centre of the vertebral body.
+        rv: radius of the vertebral body.
+    """
+
+    tables: dict[str, np.ndarray]
+    idx: np.ndarray
+    body: np.ndarray
+    cavity: np.ndarray
+    xc: float
+    yc: float
+    cav_x: float
+    cav_ant: float
+    cav_post: float
+    y_ant: float
+    y_sp: float
+    rv: float
 
 
 @dataclass
@@ -388,6 +420,10 @@ class SyntheticSubject:
                fields: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """Render the axial slice at ``z`` mm as float32 HU.
 
+        The anatomy is painted from the outside in, each region by its own method (body wall, bowel, lungs,
+        mediastinum, abdominal organs, great vessels, spine, ribs), then the whole slice is deformed, textured,
+        blurred and given noise (:meth:`_finish`).
+
         Args:
             z: cranio-caudal position in mm (0: lung apices, ~300: liver dome / diaphragm, 550: lower abdomen).
             shape: ``(H, W)`` in pixels.
@@ -400,8 +436,25 @@ class SyntheticSubject:
         Returns:
             the slice in HU, float32, clipped to [-1024, 3071].
         """
-        h, w = shape
-        cv = _Canvas(h, w, px_mm)
+        cv = _Canvas(shape[0], shape[1], px_mm)
+        frame = self._paint_body_wall(cv, z)
+        self._paint_bowel(cv, z, frame)
+        self._paint_lungs(cv, z, frame)
+        self._paint_mediastinum(cv, z, frame)
+        self._paint_abdomen(cv, z, frame.cavity, frame.xc, frame.yc, frame.cav_x, frame.cav_ant, frame.cav_post,
+                            frame.y_sp, frame.rv)
+        self._paint_great_vessels(cv, z, frame)
+        self._paint_spine(cv, z, frame.xc, frame.y_sp, frame.rv)
+        self._paint_ribs(cv, z, frame.tables, frame.idx, frame.xc, frame.yc, frame.y_ant)
+        return self._finish(cv, frame, rng, fields)
+
+    def _paint_body_wall(self, cv: _Canvas, z: float) -> _Frame:
+        """Skin, subcutaneous fat, muscle and the fat of the body cavity; back muscles; recti in the abdomen.
+
+        Returns:
+            the slice's frame: body and cavity coverages and the landmarks the inner regions are placed from.
+        """
+        h, w, px_mm = cv.h, cv.w, cv.px
         cx0, cy0 = self.center
         tables = self._radius_table(z)
         xg = cv.xs[None, :] - cx0
@@ -424,10 +477,12 @@ class SyntheticSubject:
         cav_x = float(tables["cavity"][0])  # lateral half-width of the cavity
         cav_ant = float(tables["cavity"][len(tables["theta"]) // 4])
         cav_post = float(tables["cavity"][len(tables["theta"]) * 3 // 4])
-        y_ant = cy0 - cav_ant
         rv = 15.0 + 8.0 * min(max(z / _TORSO_MM, 0.0), 1.0)  # vertebral body radius
-        y_sp = cy0 + cav_post + rv * 0.55  # vertebral body centre, protruding into the cavity
-        xc = cx0
+        frame = _Frame(
+            tables=tables, idx=idx, body=body, cavity=cavity, xc=cx0, yc=cy0, cav_x=cav_x, cav_ant=cav_ant,
+            cav_post=cav_post, y_ant=cy0 - cav_ant, y_sp=cy0 + cav_post + rv * 0.55, rv=rv,
+        )  # y_sp: vertebral body centre, protruding into the cavity
+        xc, y_sp = frame.xc, frame.y_sp
 
         # back muscles (erector spinae) and, in the abdomen, the recti, each in its fascial fat plane
         canal_y = y_sp + rv * 0.92 + 9.0
@@ -445,70 +500,79 @@ class SyntheticSubject:
                 rx, ry = xc + side * 0.17 * cav_x, cy0 - cav_ant - ant_m / 2
                 cv.ellipse(rx, ry, 0.15 * cav_x + 2.0, ant_m / 2 + 1.5, TISSUE_HU["fat"], 12.0, clip=None)
                 cv.ellipse(rx, ry, 0.15 * cav_x, ant_m / 2, TISSUE_HU["muscle"], 9.0)
+        return frame
 
-        # bowel (painted first so that solid organs lie on top)
+    def _paint_bowel(self, cv: _Canvas, z: float, frame: _Frame) -> None:
+        """Bowel loops and the colon, inside the cavity (painted before the solid organs, which lie on top)."""
         for blob in self.bowel:
             s = blob.section(z)
             if s <= 0:
                 continue
-            bx, by = blob.cx + xc, blob.cy + cy0
-            cv.ellipse(bx, by, blob.ax * s + 2.5, blob.ay * s + 2.5, 38.0, 8.0, blob.angle, blob.p, clip=cavity)
-            cv.ellipse(bx, by, blob.ax * s, blob.ay * s, blob.value, blob.amp, blob.angle, blob.p, clip=cavity)
+            bx, by = blob.cx + frame.xc, blob.cy + frame.yc
+            cv.ellipse(bx, by, blob.ax * s + 2.5, blob.ay * s + 2.5, 38.0, 8.0, blob.angle, blob.p, clip=frame.cavity)
+            cv.ellipse(bx, by, blob.ax * s, blob.ay * s, blob.value, blob.amp, blob.angle, blob.p, clip=frame.cavity)
 
-        # lungs
-        lung_mask = np.zeros((h, w), dtype=np.float32)
+    def _paint_lungs(self, cv: _Canvas, z: float, frame: _Frame) -> None:
+        """Both lungs (denser posteriorly) down to the diaphragm, and the pulmonary vessels inside them."""
+        xc, cy0, cav_x = frame.xc, frame.yc, frame.cav_x
+        lung_mask = np.zeros((cv.h, cv.w), dtype=np.float32)
         apex = min(max(z / 110.0, 0.0), 1.0) ** 0.5
         for side, zend in ((-1.0, 300.0), (1.0, 312.0)):
             s = apex * (1.0 if z < zend - 30 else max(0.0, (zend - z) / 30.0) ** 0.5)
             if s <= 0:
                 continue
             lx = xc + side * cav_x * (0.62 - 0.2 * s)
-            res = cv.coverage(lx, cy0 + 0.12 * cav_post, cav_x * 0.82 * s, (cav_ant + cav_post) * 0.62 * s)
+            res = cv.coverage(lx, cy0 + 0.12 * frame.cav_post, cav_x * 0.82 * s,
+                              (frame.cav_ant + frame.cav_post) * 0.62 * s)
             if res is None:
                 continue
             sl, cov = res
-            cov = cov * cavity[sl]
-            gradient = (cv.ys[sl[0]][:, None] - cy0) / max(cav_post, 1.0)
+            cov = cov * frame.cavity[sl]
+            gradient = (cv.ys[sl[0]][:, None] - cy0) / max(frame.cav_post, 1.0)
             cv.blend(sl, cov, self.lung_hu + 55.0 * np.clip(gradient, -1.0, 1.0), 16.0)
             lung_mask[sl] = np.maximum(lung_mask[sl], cov)
         if lung_mask.any():
             self._draw_vessels(cv, z, lung_mask, xc, cy0)
 
-        # mediastinum: trachea, great vessels, heart
+    def _paint_mediastinum(self, cv: _Canvas, z: float, frame: _Frame) -> None:
+        """Mediastinal fat, heart, trachea and bronchi, ascending aorta, SVC, pulmonary trunk, arch, oesophagus."""
+        xc, cy0, cav_x, cav_ant, cav_post = frame.xc, frame.yc, frame.cav_x, frame.cav_ant, frame.cav_post
+        y_sp, rv, cavity = frame.y_sp, frame.rv, frame.cavity
         med = _profile(z, 20.0, 300.0, 6.0)
-        if med > 0:
-            upper = 1.0 - _smoothstep(z, 120.0, 170.0)
-            cv.ellipse(xc + 8, cy0 - 0.25 * cav_ant, 22 + 20 * (1 - upper), 0.55 * cav_ant + 0.3 * cav_post, -70.0,
-                       18.0, clip=cavity)
-            heart = _profile(z, 150.0, 300.0, 2.2)
-            if heart > 0:
-                hx, hy = xc + 0.17 * cav_x, cy0 - 0.3 * cav_ant
-                cv.ellipse(hx, hy, 0.48 * cav_x * heart + 5, 0.52 * cav_ant * heart + 5, -95.0, 14.0, 0.5, clip=cavity)
-                cv.ellipse(hx, hy, 0.48 * cav_x * heart, 0.52 * cav_ant * heart, TISSUE_HU["blood"] + 4, 7.0, 0.5,
-                           clip=cavity)
-            if z < 165:
-                tr = 9.0 if z < 140 else 9.0 * (1 - (z - 140) / 40)
-                ty = y_sp - rv - 12
-                cv.ellipse(xc, ty, tr + 2, tr + 1.5, 30.0, 5.0)
-                cv.ellipse(xc, ty, tr, tr - 0.5, TISSUE_HU["air"], 3.0)
-            elif z < 195:
-                for side in (-1.0, 1.0):
-                    bxp = xc + side * (12 + (z - 165) * 0.9)
-                    cv.ellipse(bxp, y_sp - rv - 14, 7.0, 6.0, 30.0, 5.0)
-                    cv.ellipse(bxp, y_sp - rv - 14, 5.0, 4.5, TISSUE_HU["air"], 3.0)
-            if 80 < z < 200:  # ascending aorta, superior vena cava
-                cv.ellipse(xc - 4, cy0 - 0.35 * cav_ant, 15.0, 15.0, TISSUE_HU["blood"], 6.0)
-                cv.ellipse(xc - 30, cy0 - 0.3 * cav_ant, 9.0, 10.0, TISSUE_HU["blood"], 6.0)
-            if 140 < z < 185:  # pulmonary trunk
-                cv.ellipse(xc + 22, cy0 - 0.45 * cav_ant, 13.0, 13.0, TISSUE_HU["blood"], 6.0)
-            if 65 < z <= 80:  # aortic arch
-                cv.ellipse(xc + 8, y_sp - rv - 35, 34.0, 12.0, TISSUE_HU["blood"], 6.0, angle=-0.5)
-            if z < 300:  # oesophagus
-                cv.ellipse(xc + 5, y_sp - rv - (3 if z > 160 else 30) + (0 if z > 160 else 8), 7.0, 6.0, 38.0, 6.0)
+        if med <= 0:
+            return
+        upper = 1.0 - _smoothstep(z, 120.0, 170.0)
+        cv.ellipse(xc + 8, cy0 - 0.25 * cav_ant, 22 + 20 * (1 - upper), 0.55 * cav_ant + 0.3 * cav_post, -70.0,
+                   18.0, clip=cavity)
+        heart = _profile(z, 150.0, 300.0, 2.2)
+        if heart > 0:
+            hx, hy = xc + 0.17 * cav_x, cy0 - 0.3 * cav_ant
+            cv.ellipse(hx, hy, 0.48 * cav_x * heart + 5, 0.52 * cav_ant * heart + 5, -95.0, 14.0, 0.5, clip=cavity)
+            cv.ellipse(hx, hy, 0.48 * cav_x * heart, 0.52 * cav_ant * heart, TISSUE_HU["blood"] + 4, 7.0, 0.5,
+                       clip=cavity)
+        if z < 165:
+            tr = 9.0 if z < 140 else 9.0 * (1 - (z - 140) / 40)
+            ty = y_sp - rv - 12
+            cv.ellipse(xc, ty, tr + 2, tr + 1.5, 30.0, 5.0)
+            cv.ellipse(xc, ty, tr, tr - 0.5, TISSUE_HU["air"], 3.0)
+        elif z < 195:
+            for side in (-1.0, 1.0):
+                bxp = xc + side * (12 + (z - 165) * 0.9)
+                cv.ellipse(bxp, y_sp - rv - 14, 7.0, 6.0, 30.0, 5.0)
+                cv.ellipse(bxp, y_sp - rv - 14, 5.0, 4.5, TISSUE_HU["air"], 3.0)
+        if 80 < z < 200:  # ascending aorta, superior vena cava
+            cv.ellipse(xc - 4, cy0 - 0.35 * cav_ant, 15.0, 15.0, TISSUE_HU["blood"], 6.0)
+            cv.ellipse(xc - 30, cy0 - 0.3 * cav_ant, 9.0, 10.0, TISSUE_HU["blood"], 6.0)
+        if 140 < z < 185:  # pulmonary trunk
+            cv.ellipse(xc + 22, cy0 - 0.45 * cav_ant, 13.0, 13.0, TISSUE_HU["blood"], 6.0)
+        if 65 < z <= 80:  # aortic arch
+            cv.ellipse(xc + 8, y_sp - rv - 35, 34.0, 12.0, TISSUE_HU["blood"], 6.0, angle=-0.5)
+        if z < 300:  # oesophagus
+            cv.ellipse(xc + 5, y_sp - rv - (3 if z > 160 else 30) + (0 if z > 160 else 8), 7.0, 6.0, 38.0, 6.0)
 
-        # abdominal organs
-        self._paint_abdomen(cv, z, cavity, xc, cy0, cav_x, cav_ant, cav_post, y_sp, rv)
-        # aorta (descending / abdominal) and IVC
+    def _paint_great_vessels(self, cv: _Canvas, z: float, frame: _Frame) -> None:
+        """Descending / abdominal aorta (with calcifications low down) and the inferior vena cava."""
+        xc, y_sp, rv = frame.xc, frame.y_sp, frame.rv
         if z > 70:
             ax_ = xc + (22.0 if z < 330 else 12.0)
             cv.ellipse(ax_, y_sp - rv - 8, 12.0, 12.0, TISSUE_HU["blood"] + 2, 6.0)
@@ -519,9 +583,11 @@ class SyntheticSubject:
         if z > 290:
             cv.ellipse(xc - 22, y_sp - rv - 10, 13.0, 10.0, TISSUE_HU["blood"], 6.0)
 
-        self._paint_spine(cv, z, xc, y_sp, rv)
-        self._paint_ribs(cv, z, tables, idx, xc, cy0, y_ant)
-
+    def _finish(self, cv: _Canvas, frame: _Frame, rng: np.random.Generator,
+                fields: dict[str, np.ndarray] | None) -> np.ndarray:
+        """Deform the painted anatomy, add the table, texture, reconstruction blur and noise; clip to the HU range."""
+        h, w, px_mm = cv.h, cv.w, cv.px
+        cx0, cy0 = self.center
         if fields is None:
             fields = next(_random_fields(rng, (1, h, w), (1.0, px_mm)))
         # organic shapes: one smooth elastic deformation of the whole anatomy (a few mm)
@@ -530,7 +596,8 @@ class SyntheticSubject:
         map_y = (np.arange(h, dtype=np.float32)[:, None] + warp * fields["dy"]).astype(np.float32)
         hu = cv2.remap(cv.hu, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         amp = cv2.remap(cv.amp, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        body = cv2.remap(body.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        body = cv2.remap(frame.body.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT)
         cv.hu, cv.amp = hu, amp
         if self.table:
             rows = np.nonzero(body.max(axis=1) > 0.5)[0]
@@ -800,58 +867,6 @@ def synthetic_ct_volume(
     for k, fields in enumerate(_random_fields(rng, (d, h, w), (sz, sy, sx))):
         volume[k] = subject.render(z_start + k * sz, (h, w), sy, rng, fields=fields)
     return volume, (sz, sy, sx)
-
-
-def synthetic_ct_sitk(
-    shape: Sequence[int] = (64, 512, 512),
-    seed: int = 0,
-    spacing: Sequence[float] | None = None,
-    dtype: Any = np.int16,
-    **kwargs: Any,
-):
-    """A synthetic CT volume as a SimpleITK image (HU, ``dtype``, spacing set, identity direction).
-
-    Args:
-        shape: ``(D, H, W)`` as in :func:`synthetic_ct_volume`.
-        seed: integer seed.
-        spacing: ``(sz, sy, sx)`` in mm, or None for the default.
-        dtype: voxel type (int16 as scanners store HU, or a float type).
-        kwargs: further arguments of :func:`synthetic_ct_volume`.
-
-    Returns:
-        ``SimpleITK.Image`` of size ``(W, H, D)``.
-    """
-    import SimpleITK as sitk
-
-    volume, sp = synthetic_ct_volume(shape, seed=seed, spacing=spacing, **kwargs)
-    if np.dtype(dtype).kind in "iu":
-        volume = np.rint(volume)
-    image = sitk.GetImageFromArray(volume.astype(dtype))
-    image.SetSpacing(tuple(float(s) for s in sp[::-1]))
-    return image
-
-
-def body_mask(image: np.ndarray, threshold: float = -500.0) -> np.ndarray:
-    """Boolean mask of the patient (the largest connected component above ``threshold`` HU, holes filled), per slice.
-
-    Args:
-        image: ``(H, W)`` slice or ``(D, H, W)`` volume in HU.
-        threshold: HU separating body from air.
-
-    Returns:
-        boolean array of ``image``'s shape.
-    """
-    arr = np.asarray(image)
-    if arr.ndim == 3:
-        return np.stack([body_mask(s, threshold) for s in arr])
-    if arr.ndim != 2:
-        raise ValueError(f"body_mask expects (H, W) or (D, H, W), got shape {arr.shape}")
-    fg = (arr > threshold).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=4)
-    if n <= 1:
-        return np.zeros(arr.shape, dtype=bool)
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return ndimage.binary_fill_holes(labels == largest)
 
 
 def insert_metal(

@@ -34,7 +34,7 @@ from monai.transforms import MapTransform, RandomizableTransform
 from monai.utils import TransformBackends, convert_to_dst_type
 from scipy import ndimage
 
-from rfr_inpaint.data.synthetic import body_mask
+from .masks import body_mask
 
 __all__ = [
     "METAL_KINDS_3D",

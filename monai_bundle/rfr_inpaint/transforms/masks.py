@@ -1,5 +1,7 @@
 """Hole-mask generators as MONAI randomizable array transforms.
 
+Array transforms only; their dictionary versions are in :mod:`rfr_inpaint.transforms.dictionary`.
+
 Each transform takes a channel-first image ``(C, H, W)`` (only its spatial shape is used, except by
 :class:`RandMetalLikeRegions`, which looks at the intensities to find the body) and **returns the hole mask**, float32
 ``(1, H, W)``, **1 = hole (to inpaint), 0 = known pixel**, in the image's container type (NumPy array or tensor; a
@@ -10,7 +12,8 @@ Protocols of the seed study (256 x 256 images): square holes of side ``256 / rat
 32 x 32 holes, 1 / 2 / 4 / 8 per image; strips 16 px wide spanning the image, 1 / 2 / 4 per image, horizontal,
 vertical or mixed (1 strip: random orientation; 2: one of each; 4: two of each).
 
-:class:`HoleMaskGenerator` selects a generator by name so that an experiment is a configuration change::
+:class:`HoleMaskGenerator` selects a generator by name so that an experiment is a configuration change (a list of
+names is a MONAI ``OneOf`` mixture)::
 
     {"_target_": "rfr_inpaint.transforms.HoleMaskGenerator", "kind": "strips", "width": 16, "count": 2,
      "orientation": "mixed"}
@@ -29,10 +32,11 @@ import cv2
 import numpy as np
 import torch
 from monai.config.type_definitions import NdarrayOrTensor
-from monai.transforms import RandomizableTransform
+from monai.transforms import OneOf, RandomizableTransform
 from monai.utils import TransformBackends, convert_to_dst_type
 from scipy import ndimage
 
+from rfr_inpaint.defaults import HU_AIR_THRESHOLD
 from rfr_inpaint.image_io import read_image
 
 __all__ = [
@@ -46,6 +50,7 @@ __all__ = [
     "HoleMaskGenerator",
     "read_mask_file",
     "spatial_shape_of",
+    "body_mask",
 ]
 
 MASK_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha",
@@ -70,6 +75,36 @@ def spatial_shape_of(img: NdarrayOrTensor | Sequence[int]) -> tuple[int, int]:
     if min(shape) < 2:
         raise ValueError(f"image of spatial shape {shape} is too small for a hole mask (at least 2 x 2 pixels)")
     return shape[0], shape[1]
+
+
+def body_mask(image: np.ndarray, threshold: float = HU_AIR_THRESHOLD, fill_holes: bool = True) -> np.ndarray:
+    """The patient's body: the largest 4-connected region above ``threshold``, per slice.
+
+    The one body mask of the package: metal-like holes are placed in it (:class:`RandMetalLikeRegions`, the 3D
+    generators) and synthetic metal is inserted in it (:func:`rfr_inpaint.data.synthetic.insert_metal`).
+
+    Args:
+        image: ``(H, W)`` slice or ``(D, H, W)`` volume (each slice on its own), in the units of ``threshold``.
+        threshold: value separating body from air (default ``rfr_inpaint.defaults.HU_AIR_THRESHOLD``, -500 HU).
+        fill_holes: fill the region's internal air (lungs, bowel gas) as part of the body; False gives the tissue.
+
+    Returns:
+        boolean array of ``image``'s shape (all False where nothing is above ``threshold``).
+
+    Raises:
+        ValueError: ``image`` is neither 2D nor 3D.
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 3:
+        return np.stack([body_mask(s, threshold, fill_holes) for s in arr]) if len(arr) else arr.astype(bool)
+    if arr.ndim != 2:
+        raise ValueError(f"body_mask expects (H, W) or (D, H, W), got shape {arr.shape}")
+    fg = (arr > threshold).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=4)
+    if n <= 1:
+        return np.zeros(arr.shape, dtype=bool)
+    largest = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return ndimage.binary_fill_holes(largest) if fill_holes else largest
 
 
 def _pair(value: int | float | Sequence[int | float], name: str) -> tuple[float, float]:
@@ -396,10 +431,6 @@ class RandMetalLikeRegions(MaskGenerator):
         self.margin = int(margin)
         self.on_empty = on_empty
 
-    def body(self, img: NdarrayOrTensor) -> np.ndarray:
-        """Boolean ``(H, W)`` body mask of the (first channel of the) image (internal air such as lungs included)."""
-        return self._regions(img)[0]
-
     def _regions(self, img: NdarrayOrTensor) -> tuple[np.ndarray, np.ndarray]:
         """``(body with internal air filled, tissue of the body)`` as boolean ``(H, W)`` masks."""
         arr = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
@@ -408,12 +439,7 @@ class RandMetalLikeRegions(MaskGenerator):
             raise ValueError("RandMetalLikeRegions: the image holds NaN or infinite values")
         lo, hi = float(arr.min()), float(arr.max())
         thr = lo + 0.15 * (hi - lo) if self.body_threshold is None else float(self.body_threshold)
-        fg = arr > thr
-        if hi <= lo or not fg.any():
-            return np.zeros(arr.shape, dtype=bool), np.zeros(arr.shape, dtype=bool)
-        labels, n = ndimage.label(fg)
-        sizes = ndimage.sum_labels(fg, labels, index=np.arange(1, n + 1))
-        tissue = labels == 1 + int(np.argmax(sizes))
+        tissue = body_mask(arr, thr, fill_holes=False)
         return ndimage.binary_fill_holes(tissue), tissue
 
     def generate(self, img: NdarrayOrTensor, shape: tuple[int, int]) -> np.ndarray:
@@ -615,17 +641,20 @@ class HoleMaskGenerator(RandomizableTransform):
     """One entry point that builds a hole-mask generator from a name and options (bundle JSON friendly).
 
     ``kind`` may also be a list of names (with ``kind_params``, one dict per kind, and ``kind_probs``): each call
-    then picks one generator at random, e.g. a mixture of squares and strips.
+    then picks one generator at random through MONAI's ``OneOf(weights=kind_probs)``, e.g. a mixture of squares and
+    strips. A single kind is that generator itself.
 
     Args:
         kind: ``square(s)``, ``strip(s)``, ``free_form`` / ``strokes``, ``metal`` / ``metal_like``,
             ``external`` / ``file``, or a list of them.
         kind_params: for a list of kinds, the options of each.
-        kind_probs: for a list of kinds, their probabilities (default uniform).
+        kind_probs: for a list of kinds, their probabilities (default uniform; normalised by ``OneOf``).
         params: options of the single generator (e.g. ``hole_ratio=8, count=2``).
 
     Raises:
-        ValueError: unknown kind or inconsistent lists.
+        ValueError: unknown kind, inconsistent lists, or negative / all-zero ``kind_probs``. When drawing, a
+            generator's error is raised as is for a single kind; ``OneOf`` raises it as the cause of a
+            ``RuntimeError`` for a mixture, as every MONAI composition does.
 
     Examples::
 
@@ -661,31 +690,42 @@ class HoleMaskGenerator(RandomizableTransform):
             if cls is None:
                 raise ValueError(f"unknown hole mask kind {name!r}; expected one of {sorted(MASK_KINDS)}")
             self.generators.append(cls(**kw))
-        probs = np.ones(len(kinds)) if kind_probs is None else np.asarray(kind_probs, dtype=float)
-        if probs.shape != (len(kinds),) or (probs < 0).any() or probs.sum() <= 0:
-            raise ValueError(f"kind_probs must be {len(kinds)} non-negative numbers with a positive sum")
-        self.kind_probs = probs / probs.sum()
+        if kind_probs is not None and len(kind_probs) != len(kinds):
+            raise ValueError(f"kind_probs has {len(kind_probs)} entries for {len(kinds)} kinds")
         self.kinds = kinds
-        self._index = 0
-
-    @property
-    def generator(self) -> MaskGenerator:
-        """The generator used by the last call (the only one for a single kind)."""
-        return self.generators[self._index]
+        # several kinds: OneOf draws one per call (it checks and normalises the weights); one kind: the generator
+        self.mixture: OneOf | None = None
+        if len(kinds) > 1:
+            self.mixture = OneOf(self.generators, weights=None if kind_probs is None else list(kind_probs))
+        self.kind_probs = np.asarray(self.mixture.weights if self.mixture is not None else [1.0], dtype=float)
+        self._hole: NdarrayOrTensor | None = None
 
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
         super().set_random_state(seed, state)
-        for i, gen in enumerate(self.generators):
-            gen.set_random_state(seed=int(self.R.randint(0, 2**31 - 1)) + i)
+        if self.mixture is not None:
+            self.mixture.set_random_state(seed=int(self.R.randint(0, 2**31 - 1)))  # seeds each generator too
+        else:
+            self.generators[0].set_random_state(seed=int(self.R.randint(0, 2**31 - 1)))
         return self
 
     def randomize(self, img: NdarrayOrTensor) -> None:
+        """Draw a new hole for ``img`` (``OneOf`` picks the generator of a mixture) and keep it."""
         super().randomize(None)
-        self._index = int(self.R.choice(len(self.generators), p=self.kind_probs)) if len(self.generators) > 1 else 0
-        self.generator.randomize(img)
+        self._hole = self.mixture(img) if self.mixture is not None else self.generators[0](img)
 
     def __call__(self, img: NdarrayOrTensor, randomize: bool = True) -> NdarrayOrTensor:
-        """Return the hole mask (float32 ``(1, H, W)``, 1 = hole) of the selected generator for ``img``."""
-        if randomize:
+        """Return the hole mask (float32 ``(1, H, W)``, 1 = hole) for ``img``; ``randomize=False`` returns the kept one.
+
+        Raises:
+            ValueError: the kept mask does not have ``img``'s spatial shape.
+        """
+        if randomize or self._hole is None:
             self.randomize(img)
-        return self.generator(img, randomize=False)
+        assert self._hole is not None
+        hole = self._hole
+        if tuple(hole.shape[1:]) != spatial_shape_of(img):
+            raise ValueError(f"the stored mask has shape {tuple(hole.shape[1:])}, the image {spatial_shape_of(img)}")
+        if isinstance(img, (np.ndarray, torch.Tensor)):
+            dtype = torch.float32 if isinstance(img, torch.Tensor) else np.float32
+            return convert_to_dst_type(hole, img, dtype=dtype)[0]
+        return hole
