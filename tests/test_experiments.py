@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 from _bundle_helpers import BUNDLE_DIR
 from PIL import Image
-from rfr_inpaint.experiments import expand_grid, load_spec, main, plan_runs, setting_label
+from rfr_inpaint import experiments
+from rfr_inpaint.experiments import (
+    BUNDLE_CONFIG_FILES,
+    expand_grid,
+    find_bundle_dir,
+    load_spec,
+    main,
+    plan_runs,
+    setting_label,
+)
 
 
 def _write(path: Path, spec: dict) -> Path:
@@ -51,6 +60,33 @@ def test_spec_errors_name_the_file(tmp_path: Path):
     with pytest.raises(ValueError, match="train_on"):
         load_spec(mode)
     assert main([str(nogrid)]) == 2
+
+
+def test_bundle_folder_of_a_regular_install(tmp_path: Path, monkeypatch, capsys):
+    """Installed without the source tree: the package alone in site-packages, the bundle folder somewhere else."""
+    site = tmp_path / "site-packages" / "rfr_inpaint"
+    site.mkdir(parents=True)
+    monkeypatch.setattr(experiments, "__file__", str(site / "experiments.py"))
+    elsewhere = tmp_path / "work"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(FileNotFoundError, match=r"pass --bundle_dir; looked at .*work \(configs/ lacks train.json"):
+        find_bundle_dir()
+    spec = _write(tmp_path / "spec.json", {"grid": {"kind": "square"}})
+    assert main([str(spec)]) == 2 and "no MONAI bundle folder found" in capsys.readouterr().err
+    bundle = tmp_path / "my_bundle"
+    (bundle / "configs").mkdir(parents=True)
+    for name in BUNDLE_CONFIG_FILES[:-1]:
+        (bundle / "configs" / name).write_text("{}")
+    with pytest.raises(FileNotFoundError, match=r"my_bundle: not a bundle folder: configs/ lacks metadata.json"):
+        find_bundle_dir(bundle)
+    (bundle / "configs" / BUNDLE_CONFIG_FILES[-1]).write_text("{}")
+    assert find_bundle_dir(bundle) == bundle  # given explicitly
+    monkeypatch.chdir(bundle)
+    assert find_bundle_dir() == bundle  # run from the bundle folder
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(experiments, "__file__", str(BUNDLE_DIR / "rfr_inpaint" / "experiments.py"))
+    assert find_bundle_dir() == BUNDLE_DIR.resolve()  # a source checkout / editable install: the package's folder
 
 
 def test_shipped_specs_are_valid():

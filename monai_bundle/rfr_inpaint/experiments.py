@@ -34,7 +34,8 @@ Every training run is ``configs/train.json`` and every test ``configs/evaluate.j
 * ``metrics_vs_hole_ratio.png`` and ``metrics_vs_iterations.png``;
 * ``spec.json``: the expanded spec that was run.
 
-Run from the bundle folder::
+Run from the bundle folder (or give it with ``--bundle_dir``: a regular ``pip install`` holds the package, not the
+bundle's configs; see :func:`find_bundle_dir`)::
 
     python -m rfr_inpaint.experiments configs/experiments/hole_ratio.json --output_dir eval/experiments/hole_ratio
 """
@@ -62,6 +63,8 @@ from rfr_inpaint.safe_io import atomic_path
 __all__ = [
     "DEFAULT_BUDGET",
     "DEFAULT_TEST",
+    "BUNDLE_CONFIG_FILES",
+    "find_bundle_dir",
     "load_spec",
     "expand_grid",
     "setting_label",
@@ -90,8 +93,48 @@ _SPEC_KEYS = {"name", "grid", "train_on", "budget", "test", "baselines", "descri
 _METRICS = ("ssim", "psnr", "rmse", "mae")
 
 
-def _bundle_dir() -> Path:
-    return Path(__file__).resolve().parents[1]
+#: the files of ``<bundle>/configs/`` that the experiments run (training, evaluation, the bundle's metadata).
+BUNDLE_CONFIG_FILES: tuple[str, ...] = ("train.json", "evaluate.json", "metadata.json")
+
+
+def _missing_configs(folder: Path) -> list[str]:
+    return [name for name in BUNDLE_CONFIG_FILES if not (folder / "configs" / name).is_file()]
+
+
+def find_bundle_dir(bundle_dir: str | os.PathLike | None = None) -> Path:
+    """The MONAI bundle folder whose ``configs/`` the experiments run.
+
+    Looked for in this order: ``bundle_dir`` when given (and only there); the current folder (MONAI's convention:
+    bundle commands run from the bundle's root); the folder that holds this package, which is the bundle itself in a
+    source checkout or an editable install. A regular install holds the package only, so there the bundle folder is
+    the current one or ``bundle_dir``.
+
+    Args:
+        bundle_dir: the bundle folder, or None to look for it.
+
+    Returns:
+        the bundle folder (it holds ``configs/`` with every file of :data:`BUNDLE_CONFIG_FILES`).
+
+    Raises:
+        FileNotFoundError: ``bundle_dir`` lacks a config file, or no folder looked at is a bundle (the message names
+            the folders and what each lacks).
+    """
+    if bundle_dir is not None:
+        folder = Path(bundle_dir)
+        missing = _missing_configs(folder)
+        if missing:
+            raise FileNotFoundError(f"{folder}: not a bundle folder: configs/ lacks {', '.join(missing)}")
+        return folder
+    looked = []
+    for folder in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        missing = _missing_configs(folder)
+        if not missing:
+            return folder
+        looked.append(f"{folder} (configs/ lacks {', '.join(missing)})")
+    raise FileNotFoundError(
+        "no MONAI bundle folder found: run from the bundle folder (monai_bundle/ of the source) or pass --bundle_dir; "
+        "looked at " + "; ".join(looked)
+    )
 
 
 def load_spec(path: str | os.PathLike) -> dict[str, Any]:
@@ -230,14 +273,18 @@ def run_experiments(
     Args:
         spec: a spec (as :func:`load_spec` returns) or its file.
         output_dir: folder of all outputs.
-        bundle_dir: the bundle folder holding ``configs/`` (default: the one this package lives in).
+        bundle_dir: the bundle folder holding ``configs/`` (default: found by :func:`find_bundle_dir`).
         device: ``cpu`` / ``cuda:0``... (default: the configs' choice).
 
     Returns:
         ``{"results": rows, "history": rows, "files": {name: path}}``.
+
+    Raises:
+        FileNotFoundError: no spec file, or no bundle folder (:func:`find_bundle_dir`).
+        ValueError: a malformed spec.
     """
     spec = load_spec(spec) if isinstance(spec, (str, os.PathLike)) else dict(spec)
-    bundle = Path(bundle_dir) if bundle_dir is not None else _bundle_dir()
+    bundle = find_bundle_dir(bundle_dir)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     runs = plan_runs(spec)
@@ -388,17 +435,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rfr_inpaint.experiments", description=__doc__.split("\n")[0])
     parser.add_argument("spec", help="experiment spec file (JSON or YAML)")
     parser.add_argument("--output_dir", default=None, help="output folder (default: eval/experiments/<name>)")
-    parser.add_argument("--bundle_dir", default=None, help="bundle folder holding configs/ (default: this bundle)")
+    parser.add_argument(
+        "--bundle_dir", default=None, help="bundle folder holding configs/ (default: the current folder, or the source's)"
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda:0, ... (default: CUDA when available)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(name)s - %(levelname)s - %(message)s")
     try:
         spec = load_spec(args.spec)
+        bundle_dir = find_bundle_dir(args.bundle_dir)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     output_dir = args.output_dir or os.path.join("eval", "experiments", spec["name"])
-    result = run_experiments(spec, output_dir, args.bundle_dir, args.device)
+    result = run_experiments(spec, output_dir, bundle_dir, args.device)
     for name, path in result["files"].items():
         print(f"{name}: {path}")
     return 0
