@@ -436,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("spec", help="experiment spec file (JSON or YAML)")
     parser.add_argument("--output_dir", default=None, help="output folder (default: eval/experiments/<name>)")
     parser.add_argument(
-        "--bundle_dir", default=None, help="bundle folder holding configs/ (default: the current folder, or the source's)"
+        "--bundle_dir", default=None, help="bundle folder holding configs/ (default: the current one, or the source's)"
     )
     parser.add_argument("--device", default=None, help="cpu, cuda:0, ... (default: CUDA when available)")
     args = parser.parse_args(argv)
