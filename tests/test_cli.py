@@ -61,8 +61,10 @@ def test_png_with_mask(tmp_path, capsys):
     assert code == 0
     out = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out.png")))
     assert out.dtype == np.uint8 and out.shape == image.shape
-    used = dilate_mm(metal, 1.0, (1.0, 1.0))
+    used = metal  # an explicit mask is inpainted as drawn (no margin by default)
     np.testing.assert_array_equal(out[~used], image[~used])
+    next_to_hole = dilate_mm(metal, 1.0, (1.0, 1.0)) & ~metal
+    assert next_to_hole.sum() > 10 and np.array_equal(out[next_to_hole], image[next_to_hole])
     assert _mae(out[used], clean[used]) < 0.3 * _mae(image[used], clean[used])
     err = capsys.readouterr().err
     assert "slice" in err and "wrote" in err  # progress bar over slices, final message
@@ -125,6 +127,37 @@ def test_dicom_series_with_metal_threshold(tmp_path, ct):
     assert first_out.StudyInstanceUID == first_in.StudyInstanceUID
 
 
+def test_margin_defaults_a_mask_as_drawn_a_threshold_dilated(tmp_path, ct, capsys):
+    """An explicit mask gets no margin unless asked; a metal threshold's mask gets 1 mm (rfr_inpaint.defaults)."""
+    from rfr_inpaint.defaults import MASK_MARGIN_MM, THRESHOLD_MARGIN_MM
+
+    assert (MASK_MARGIN_MM, THRESHOLD_MARGIN_MM) == (0.0, 1.0)
+    _, with_metal, metal = ct
+    spacing = (2.0, 0.8, 0.8)  # in-plane voxels closer than 1 mm: the default threshold margin adds a ring
+    _write_nifti(with_metal, tmp_path / "ct.nii.gz", spacing)
+    _write_nifti(metal.astype(np.uint8), tmp_path / "metal.nii.gz", spacing)
+    ring = dilate_mm(metal, 1.0, spacing) & ~metal
+    assert ring.sum() > 10
+    base = ["--image", str(tmp_path / "ct.nii.gz"), "--method", "mean", "--quiet", "--overwrite"]
+    outputs = {}
+    for name, region in (
+        ("mask", ["--mask", str(tmp_path / "metal.nii.gz")]),
+        ("mask_margin", ["--mask", str(tmp_path / "metal.nii.gz"), "--margin-mm", "1"]),
+        ("threshold", ["--metal-threshold", "2500"]),
+    ):
+        assert main([*base, *region, "--output", str(tmp_path / f"{name}.nii.gz")]) == 0
+        outputs[name] = read_image(tmp_path / f"{name}.nii.gz").array
+    assert metal.any() and np.array_equal(metal, with_metal >= 2500)  # the same region, drawn or thresholded
+    np.testing.assert_array_equal(outputs["mask"][~metal], with_metal[~metal])  # no known voxel changes
+    assert not np.array_equal(outputs["mask"][metal], with_metal[metal])
+    for name in ("mask_margin", "threshold"):  # the 1 mm ring around the metal is inpainted too
+        assert not np.array_equal(outputs[name][ring], with_metal[ring]), name
+        np.testing.assert_array_equal(outputs[name][~(ring | metal)], with_metal[~(ring | metal)])
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "default: 0 for --mask" in " ".join(capsys.readouterr().out.split())
+
+
 def test_rfr_with_a_model_file(tmp_path, ct):
     torch = pytest.importorskip("torch")
     from rfr_inpaint.networks import RFRNet
@@ -155,14 +188,13 @@ def test_rfr_with_a_model_file(tmp_path, ct):
     )
     assert code == 0
     result = read_image(tmp_path / "out.nrrd").array
-    used = dilate_mm(metal, 1.0, SPACING_KJI)
-    np.testing.assert_array_equal(result[~used], with_metal[~used])
-    assert not np.array_equal(result[used], with_metal[used])
+    np.testing.assert_array_equal(result[~metal], with_metal[~metal])
+    assert not np.array_equal(result[metal], with_metal[metal])
 
 
 def test_bundle_folder_model_uses_the_recorded_intensity_mapping(tmp_path, ct):
     torch = pytest.importorskip("torch")
-    from rfr_inpaint.inpainters import intensity_for_model
+    from rfr_inpaint.transforms.intensity import intensity_for_model
     from rfr_inpaint.networks import RFRNet
     from rfr_inpaint.transforms.intensity import CTWindow, PercentileScale
 
@@ -200,9 +232,8 @@ def test_bundle_folder_model_uses_the_recorded_intensity_mapping(tmp_path, ct):
         == 0
     )
     result = read_image(tmp_path / "out.nii.gz").array
-    used = dilate_mm(metal, 1.0, SPACING_KJI)
-    assert -300 <= result[used].min() and result[used].max() <= 500  # mapped back through the bundle's window
-    np.testing.assert_array_equal(result[~used], with_metal[~used])
+    assert -300 <= result[metal].min() and result[metal].max() <= 500  # mapped back through the bundle's window
+    np.testing.assert_array_equal(result[~metal], with_metal[~metal])
 
     (bundle / "configs" / "train.json").write_text('{"intensity_mode": "percentile"}')
     assert isinstance(intensity_for_model(bundle), PercentileScale)

@@ -129,7 +129,7 @@ def test_folder_datalist_and_mask_files(tmp_path):
     assert first["hole"].sum() == (16 // 2) * (60 // 2)  # the file's mask, resized by 1/2
     assert first["image_intensity_mapping"]["method"] == "ct_window"  # auto: HU values found
     assert second["hole"].sum() == 8 * 64  # a generated strip
-    assert second["image_intensity_mapping"]["method"] == "percentile"
+    assert second["image_intensity_mapping"]["method"] == "dtype_range"  # auto: an 8-bit PNG maps 0 .. 255
     folder_ds = build_dataset(tmp_path / "imgs", intensity="auto", size=32)
     assert len(folder_ds) == 5
     batch = next(iter(DataLoader(folder_ds, batch_size=5, num_workers=0)))

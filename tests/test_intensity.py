@@ -11,18 +11,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rfr_inpaint.transforms.intensity import (
+    AutoIntensity,
     CTWindow,
     CTWindowd,
+    DtypeRange,
+    IntensityInversed,
+    IntensityMapd,
     InvertMonochrome1,
     InvertMonochrome1d,
     PercentileScale,
     PercentileScaled,
+    fit_intensity,
     get_intensity_transform,
+    intensity_for_model,
     intensity_forward,
     intensity_inverse,
     is_monochrome1,
     mapping_from_window,
     mapping_key,
+    resolve_intensity,
 )
 
 
@@ -161,11 +168,85 @@ def test_chained_records_and_factory():
     second = mapping_from_window(0.0, 0.5, clip=False)  # a second stretch applied to the [0, 1] image
     y = intensity_forward(intensity_forward(x, first), second)
     np.testing.assert_allclose(intensity_inverse(y, [first, second], dtype=np.float64), x, atol=1e-3)
-    assert isinstance(get_intensity_transform("ct", a_min=-1000, a_max=1000), CTWindow)
-    assert isinstance(get_intensity_transform("percentile", lower=1, upper=99), PercentileScale)
-    with pytest.raises(ValueError, match="unknown intensity mode"):
-        get_intensity_transform("gamma")
+    window = get_intensity_transform("ct", window=(-1000, 1000))
+    assert isinstance(window, CTWindow) and (window.a_min, window.a_max) == (-1000.0, 1000.0)
+    scale = get_intensity_transform("PERCENTILE", percentiles=(1, 99))
+    assert isinstance(scale, PercentileScale) and (scale.lower, scale.upper) == (1.0, 99.0)
+    for name in ("gamma", "hu", "window", "xray"):  # one name per mode, no synonyms
+        with pytest.raises(ValueError, match="unknown intensity mode .*auto, ct, percentile, range"):
+            get_intensity_transform(name)
     with pytest.raises(KeyError, match="a_max"):
         intensity_inverse(x, {"a_min": 0})
     with pytest.raises(TypeError, match="boolean"):
         intensity_inverse(x, first, dtype=bool)
+
+
+def test_dtype_range_and_auto_choose_from_the_image():
+    u8 = np.array([[0, 10], [200, 255]], dtype=np.uint8)
+    record = DtypeRange().fit(u8)
+    assert (record["method"], record["a_min"], record["a_max"]) == ("dtype_range", 0.0, 255.0)
+    np.testing.assert_array_equal(intensity_inverse(DtypeRange()(u8), record), u8)  # lossless
+    floats = np.array([2.0, 6.0], dtype=np.float32)
+    assert (DtypeRange().fit(floats)["a_min"], DtypeRange().fit(floats)["a_max"]) == (2.0, 6.0)
+    auto = AutoIntensity(window=(-1000, 2000))
+    hu = np.array([-1000, 40, 900], dtype=np.int16)
+    assert auto.fit(hu) == CTWindow(-1000, 2000).fit(hu)  # air in HU: a CT window
+    assert auto.fit(u8)["method"] == "dtype_range"
+    mr = np.arange(0, 1000, dtype=np.uint16)
+    assert auto.fit(mr) == PercentileScale().fit(mr)  # 16-bit, no air: percentiles
+    assert isinstance(get_intensity_transform("auto"), AutoIntensity)
+    assert isinstance(get_intensity_transform("range"), DtypeRange)
+
+
+def test_fit_intensity_sees_only_the_known_voxels_of_the_slices_with_hole():
+    volume = np.zeros((3, 4, 4), np.int16)
+    volume[0] = 900  # a slice without hole: left out
+    volume[1] = np.arange(16).reshape(4, 4)
+    volume[1, 0, 0] = 3000  # the metal: in the hole, left out
+    hole = np.zeros(volume.shape, bool)
+    hole[1, 0, 0] = True
+    record = fit_intensity(PercentileScale(0, 100), volume, hole, axis=0)
+    assert (record["a_min"], record["a_max"]) == (1.0, 15.0)
+    record = fit_intensity(PercentileScale(0, 100), volume, hole, axis=1)  # slices along y: row 0 of each z
+    assert (record["a_min"], record["a_max"]) == (0.0, 900.0)
+    assert fit_intensity(PercentileScale(0, 100), volume)["a_max"] == 3000.0  # no hole: every voxel
+    assert fit_intensity(record, volume, hole) == record  # a record is used as given
+    with pytest.raises(ValueError, match="does not match"):
+        fit_intensity(PercentileScale(), volume, hole[0])
+
+
+def test_dictionary_mapping_fits_outside_the_hole_and_inverts_back():
+    image = np.arange(64, dtype=np.int16).reshape(1, 8, 8) * 10
+    hole = np.zeros((1, 8, 8), np.float32)
+    hole[0, 6:, 6:] = 1
+    image[0, 6:, 6:] = 4000
+    d = IntensityMapd("image", "percentile", percentiles=(0, 100))({"image": image, "hole": hole})
+    record = d["image_intensity_mapping"]
+    assert (record["a_min"], record["a_max"]) == (0.0, 610.0)  # the hole's 4000 is not in the fit
+    d["pred"] = d["image"]
+    out = IntensityInversed("pred", mapping_key="image_intensity_mapping")(d)
+    assert out["pred"].dtype == np.int16
+    known = hole == 0
+    np.testing.assert_array_equal(out["pred"][known], image[known])
+    with pytest.raises(KeyError, match="no intensity mapping record"):
+        IntensityInversed("pred")({"pred": d["image"]})
+
+
+def test_a_bundle_records_its_mapping_in_its_configs(tmp_path):
+    bundle = tmp_path / "bundle"
+    (bundle / "configs").mkdir(parents=True)
+    assert intensity_for_model(bundle) is None  # nothing recorded
+    (bundle / "configs" / "train.json").write_text(json.dumps({"intensity_mode": "percentile", "percentiles": [1, 99]}))
+    scale = intensity_for_model(bundle)
+    assert isinstance(scale, PercentileScale) and (scale.lower, scale.upper) == (1.0, 99.0)
+    assert isinstance(resolve_intensity("auto", model_path=bundle), PercentileScale)
+    assert isinstance(resolve_intensity("range", model_path=bundle), DtypeRange)  # an explicit mode wins
+    assert isinstance(resolve_intensity("auto"), AutoIntensity)  # no model
+    (bundle / "configs" / "inference.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"inference\.json: not a readable JSON"):
+        intensity_for_model(bundle)
+    (bundle / "configs" / "inference.json").write_text(json.dumps({"intensity_mode": "gamma"}))
+    with pytest.raises(ValueError, match=r"inference\.json: unknown intensity mode 'gamma'"):
+        intensity_for_model(bundle)
+    with pytest.raises(ValueError, match="unknown intensity mode"):
+        resolve_intensity("hu", model_path=bundle)

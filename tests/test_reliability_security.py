@@ -215,7 +215,7 @@ def test_pickled_code_is_refused_by_the_slicer_logic(tmp_path: Path):
 def test_bundle_configs_are_read_as_data_by_the_command_line_and_slicer(tmp_path: Path):
     """The CLI and the Slicer module read a model's bundle configs as JSON (the intensity mapping it was trained
     with); an expression planted there is ignored, never evaluated."""
-    from rfr_inpaint.inpainters import intensity_for_model
+    from rfr_inpaint.transforms.intensity import intensity_for_model
 
     marker = tmp_path / "PWNED"
     bundle = tmp_path / "bundle"

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 __all__ = ["EXIT_CODES", "build_parser", "main", "CLIError"]
 
@@ -47,6 +46,15 @@ class CLIError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``rfr-inpaint``."""
+    from rfr_inpaint.defaults import (
+        DEFAULT_CT_WINDOW,
+        DEFAULT_INTENSITY_MODE,
+        DEFAULT_PERCENTILES,
+        HU_AIR_THRESHOLD,
+        INTENSITY_MODES,
+        MASK_MARGIN_MM,
+        THRESHOLD_MARGIN_MM,
+    )
     from rfr_inpaint.inpainters import METHODS
     from rfr_inpaint.volume import DEFAULT_METAL_THRESHOLD_HU
 
@@ -84,22 +92,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="slicing axis in NumPy order (z, y, x) of the volume: 0 = axial (default), 1 = coronal, "
         "2 = sagittal for axial acquisitions; ignored for 2D images",
     )
-    parser.add_argument("--margin-mm", type=float, default=1.0, help="dilate the mask by this many mm (default 1)")
+    parser.add_argument(
+        "--margin-mm",
+        type=float,
+        default=None,
+        help=f"dilate the region by this many mm (default: {MASK_MARGIN_MM:g} for --mask, the mask is inpainted as "
+        f"drawn; {THRESHOLD_MARGIN_MM:g} for --metal-threshold, to cover streaks and partial-volume voxels)",
+    )
     parser.add_argument(
         "--intensity",
-        default="auto",
-        choices=("auto", "ct", "range", "percentile"),
-        help="mapping to [0, 1]: ct = HU window (--window), range = the pixel type's range, percentile "
-        "= 0.5-99.5 percentiles; auto = the mapping recorded by a bundle given as --model, else range "
-        "for 8/16-bit PNG / JPEG / BMP / TIFF and ct otherwise",
+        default=DEFAULT_INTENSITY_MODE,
+        choices=INTENSITY_MODES,
+        help="mapping to [0, 1], fitted on the known voxels: ct = HU window (--window), range = the pixel type's "
+        f"range, percentile = {DEFAULT_PERCENTILES[0]:g}-{DEFAULT_PERCENTILES[1]:g} percentiles; auto (default) = "
+        "the mapping recorded by a bundle given as --model, else ct for images holding air (values below "
+        f"{HU_AIR_THRESHOLD:g}), range for 8-bit images and percentile otherwise",
     )
     parser.add_argument(
         "--window",
         type=float,
         nargs=2,
         metavar=("MIN", "MAX"),
-        default=(-1024.0, 3071.0),
-        help="HU window of --intensity ct (default -1024 3071)",
+        default=DEFAULT_CT_WINDOW,
+        help=f"HU window of --intensity ct / auto (default {DEFAULT_CT_WINDOW[0]:g} {DEFAULT_CT_WINDOW[1]:g})",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N (method rfr)")
     parser.add_argument("--batch-size", type=int, default=8, help="slices per inpainter call (default 8)")
@@ -131,29 +146,21 @@ def _one_line(error: BaseException) -> str:
     return " ".join(text.split())
 
 
-def _intensity(args: argparse.Namespace, image: Any) -> Any:
-    from rfr_inpaint.image_io import FORMATS_2D
-    from rfr_inpaint.transforms.intensity import CTWindow, PercentileScale, mapping_from_window
+def _intensity(args: argparse.Namespace) -> Any:
+    """The intensity mapping of the call (the one resolver of every entry point; fitted later on the known voxels)."""
+    from rfr_inpaint.transforms.intensity import resolve_intensity
 
-    from rfr_inpaint.inpainters import intensity_for_model
+    model = args.model if args.method == "rfr" else None  # a classical method needs no model's mapping
+    return resolve_intensity(args.intensity, model_path=model, window=args.window)
 
-    mode = args.intensity
-    dtype = image.array.dtype
-    if mode == "auto" and args.method == "rfr":
-        recorded = intensity_for_model(args.model)  # the mapping the bundle's model was trained with
-        if recorded is not None:
-            return recorded
-    if mode == "auto":
-        mode = "range" if image.format in FORMATS_2D.values() and dtype in (np.uint8, np.uint16) else "ct"
-    if mode == "ct":
-        return CTWindow(*args.window)
-    if mode == "percentile":
-        return PercentileScale()
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return mapping_from_window(info.min, info.max, clip=True, dtype=dtype, method="dtype_range")
-    low, high = float(np.min(image.array)), float(np.max(image.array))
-    return mapping_from_window(low, high if high > low else low + 1.0, clip=True, dtype=dtype, method="value_range")
+
+def _margin_mm(args: argparse.Namespace) -> float:
+    """The dilation of the region: ``--margin-mm``, else the default of the region's source (mask or threshold)."""
+    from rfr_inpaint.defaults import MASK_MARGIN_MM, THRESHOLD_MARGIN_MM
+
+    if args.margin_mm is not None:
+        return float(args.margin_mm)
+    return MASK_MARGIN_MM if args.mask is not None else THRESHOLD_MARGIN_MM
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -194,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         out_format = image_format(output)
     except ImageIOError as e:
         raise CLIError("output", _one_line(e)) from e
-    if args.margin_mm < 0:
+    if args.margin_mm is not None and args.margin_mm < 0:
         raise CLIError("usage", f"--margin-mm must be >= 0, got {args.margin_mm}")
     if args.batch_size < 1:
         raise CLIError("usage", f"--batch-size must be >= 1, got {args.batch_size}")
@@ -243,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         inpainter = (
             get_inpainter(args.method, model_path=args.model, device=args.device, **options) if hole.any() else None
         )
-        intensity = _intensity(args, image)
+        intensity = _intensity(args)
     except (FileNotFoundError, CheckpointError, ValueError, KeyError, RuntimeError) as e:
         raise CLIError("model", _one_line(e)) from e
 
@@ -285,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
                 inpainter,
                 axis=args.axis,
                 spacing=spacing,
-                margin_mm=args.margin_mm,
+                margin_mm=_margin_mm(args),
                 intensity=intensity,
                 batch_size=args.batch_size,
                 progress=progress,

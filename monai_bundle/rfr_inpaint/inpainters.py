@@ -12,7 +12,6 @@ needed). An inpainter with ``volumetric = True`` is called on consecutive slices
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -23,14 +22,9 @@ import numpy as np
 __all__ = [
     "METHODS",
     "CLASSICAL_METHODS",
-    "BUNDLE_CONFIGS",
     "get_inpainter",
     "resolve_model_path",
-    "intensity_for_model",
 ]
-
-#: bundle config files searched, in order, for the intensity mapping a model was trained with
-BUNDLE_CONFIGS: tuple[str, ...] = ("inference.json", "train.json")
 
 #: classical methods (the keys of :data:`rfr_inpaint.baselines.BASELINES`, listed here so that the command-line parser
 #: does not import OpenCV / scikit-image)
@@ -102,50 +96,3 @@ def get_inpainter(
     from rfr_inpaint.baselines import make_baseline
 
     return make_baseline(name, **options)
-
-
-def intensity_for_model(model_path: str | os.PathLike | None) -> Any:
-    """The intensity mapping recorded by a MONAI bundle folder (``intensity_mode`` and ``ct_window`` of its
-    ``configs/inference.json`` or ``configs/train.json``), so inference maps HU to the range the model was trained on.
-
-    Args:
-        model_path: a bundle folder, a checkpoint file (its bundle is the grandparent folder when it lies in
-            ``<bundle>/models/``), or None.
-
-    Returns:
-        a :class:`~rfr_inpaint.transforms.intensity.CTWindow` or
-        :class:`~rfr_inpaint.transforms.intensity.PercentileScale`, or None when no bundle config records a mapping
-        (the caller keeps its default).
-
-    Raises:
-        ValueError: a config records an unknown ``intensity_mode`` or a malformed ``ct_window``.
-    """
-    if model_path is None:
-        return None
-    path = Path(model_path)
-    bundle = path if path.is_dir() else (path.parent.parent if path.parent.name == "models" else None)
-    if bundle is None:
-        return None
-    for name in BUNDLE_CONFIGS:
-        config_file = bundle / "configs" / name
-        if not config_file.is_file():
-            continue
-        try:
-            config = json.loads(config_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{config_file}: not a readable JSON bundle config ({e})") from e
-        mode = config.get("intensity_mode")
-        if not isinstance(mode, str) or mode.startswith(("$", "@", "%")):
-            continue  # not recorded here, or an expression: look at the next config
-        from rfr_inpaint.transforms.intensity import get_intensity_transform
-
-        if mode.lower() in ("ct", "hu", "ct_window", "window"):
-            window = config.get("ct_window", [-1024.0, 3071.0])
-            if not (isinstance(window, list) and len(window) == 2 and all(isinstance(v, (int, float)) for v in window)):
-                raise ValueError(f"{config_file}: ct_window must be a list [a_min, a_max], got {window!r}")
-            return get_intensity_transform("ct", a_min=float(window[0]), a_max=float(window[1]))
-        try:
-            return get_intensity_transform(mode)
-        except ValueError as e:
-            raise ValueError(f"{config_file}: {e}") from e
-    return None

@@ -254,7 +254,7 @@ def inpaint_volume(
                 "replace them or add them to the mask"
             )
     # imported here so that mask-only uses of this module (and the command's argument checks) need no PyTorch / MONAI
-    from rfr_inpaint.transforms.intensity import CTWindow, IntensityMapping, intensity_forward, intensity_inverse
+    from rfr_inpaint.transforms.intensity import CTWindow, fit_intensity, intensity_forward, intensity_inverse
 
     two_d = volume.ndim == 2
     axis = 0 if two_d else axis % 3
@@ -262,16 +262,8 @@ def inpaint_volume(
     hole_stack = used_hole[None] if two_d else np.moveaxis(used_hole, axis, 0)
     indices = slices_with_hole(hole_stack, 0) if not two_d else np.zeros(1, dtype=np.int64)
 
-    if intensity is None:
-        intensity = CTWindow()
-    if isinstance(intensity, IntensityMapping):
-        # record the mapping on the known voxels of the processed slices: a percentile window is then not stretched
-        # by the metal it is meant to replace (a slice made only of hole falls back to all its voxels)
-        known = stack[indices][~hole_stack[indices]]
-        intensity(known if known.size else stack[indices])
-        mapping = intensity.get_mapping()
-    else:
-        mapping = dict(intensity)
+    # fitted on the known voxels of the processed slices, as every entry point fits it (fit_intensity)
+    mapping = fit_intensity(CTWindow() if intensity is None else intensity, stack, hole_stack, axis=0)
 
     result = volume.copy()
     result_stack = result[None] if two_d else np.moveaxis(result, axis, 0)

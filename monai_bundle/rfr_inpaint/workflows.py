@@ -29,9 +29,12 @@ from rfr_inpaint.networks.reference import convert_reference_state_dict, extract
 from rfr_inpaint.safe_io import CheckpointError, load_checkpoint
 from rfr_inpaint.transforms.intensity import (
     IntensityMapping,
+    fit_intensity,
     get_intensity_transform,
+    intensity_forward,
     intensity_inverse,
     mapping_from_window,
+    mapping_key,
 )
 from rfr_inpaint.volume import inpaint_volume
 
@@ -42,7 +45,6 @@ __all__ = [
     "FixedDataset",
     "load_pretrained",
     "inference_items",
-    "intensity_transform",
     "LoadInpaintingInputd",
     "VolumeInpaintingInferer",
     "output_path",
@@ -267,40 +269,20 @@ def inference_items(
     return items
 
 
-def intensity_transform(
-    mode: str = "ct", window: Sequence[float] = (-1024.0, 3071.0), percentiles: Sequence[float] = (0.5, 99.5)
-) -> IntensityMapping:
-    """The invertible intensity mapping of inference (must match the one the model was trained with).
-
-    Args:
-        mode: ``ct`` (HU window) or ``percentile``.
-        window: CT window in HU.
-        percentiles: lower and upper percentiles.
-
-    Returns:
-        the mapping transform.
-
-    Raises:
-        ValueError: unknown mode.
-    """
-    if str(mode).lower() == "ct":
-        return get_intensity_transform("ct", a_min=float(window[0]), a_max=float(window[1]))
-    if str(mode).lower() == "percentile":
-        return get_intensity_transform("percentile", lower=float(percentiles[0]), upper=float(percentiles[1]))
-    raise ValueError(f"intensity mode must be 'ct' or 'percentile', got {mode!r}")
-
-
 class LoadInpaintingInputd(MapTransform):
     """Read an image and its hole mask (:mod:`rfr_inpaint.image_io`) and map the image to [0, 1].
 
     Produces ``image`` ``(1, H, W)`` or ``(1, D, H, W)`` float32 in [0, 1] (NumPy axis order, as read), ``hole`` of
-    the same shape (1 = hole), and keeps the source path in ``<key>_path`` for :class:`SaveInpaintedd`.
+    the same shape (1 = hole), the mapping record in ``<key>_intensity_mapping`` (fitted on the known voxels of the
+    slices along ``axis`` that hold the hole, as :func:`rfr_inpaint.volume.inpaint_volume` fits it) and the source
+    path in ``<key>_path`` for :class:`SaveInpaintedd`.
 
     Args:
         keys: the image key (one).
-        intensity: the invertible mapping (shared with :class:`SaveInpaintedd`).
+        intensity: the invertible mapping (default: ``auto``).
         mask_key: key of the mask file path.
         hole_key: output key of the hole.
+        axis: slicing axis of volumes (the inferer's).
         allow_missing_keys: MONAI option.
 
     Raises:
@@ -314,12 +296,14 @@ class LoadInpaintingInputd(MapTransform):
         intensity: IntensityMapping | None = None,
         mask_key: str = "mask",
         hole_key: str = "hole",
+        axis: int = 0,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.intensity = intensity if intensity is not None else intensity_transform()
+        self.intensity = intensity if intensity is not None else get_intensity_transform()
         self.mask_key = mask_key
         self.hole_key = hole_key
+        self.axis = axis
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
@@ -332,7 +316,9 @@ class LoadInpaintingInputd(MapTransform):
                 raise ValueError(f"{image.path}: image holds NaN or infinite values outside the hole mask")
             if hole.all():
                 raise ValueError(f"{d[self.mask_key]}: the mask covers the whole image {image.path}; nothing is known")
-            values = np.asarray(self.intensity(image.array.astype(np.float64)), dtype=np.float32)
+            record = fit_intensity(self.intensity, image.array, hole, self.axis)
+            values = np.asarray(intensity_forward(image.array, record), dtype=np.float32)
+            d[mapping_key(key)] = record
             d[f"{key}_path"] = str(image.path)
             d[key] = torch.from_numpy(np.ascontiguousarray(values))[None]
             d[self.hole_key] = torch.from_numpy(hole.astype(np.float32))[None]
@@ -399,13 +385,13 @@ def output_path(source: str | os.PathLike, output_dir: str | os.PathLike, postfi
 class SaveInpaintedd(MapTransform):
     """Write the inpainted image in the input's format, grid, units and dtype (``rfr_inpaint.image_io.write_image``).
 
-    The [0, 1] result is mapped back with the same intensity mapping as the input and composited in the original
+    The [0, 1] result is mapped back with the input's recorded intensity mapping and composited in the original
     units, so every pixel outside the hole is bit-identical to the input file's.
 
     Args:
         keys: key of the result (``pred``), ``(1, H, W)`` or ``(1, D, H, W)`` in [0, 1].
         output_dir: output folder.
-        intensity: the mapping used by :class:`LoadInpaintingInputd`.
+        mapping_key: key of the mapping record written by :class:`LoadInpaintingInputd`.
         path_key: key of the source path (``image_path``).
         hole_key: key of the hole mask.
         output_postfix: added to the file name.
@@ -417,7 +403,7 @@ class SaveInpaintedd(MapTransform):
         self,
         keys: KeysCollection = "pred",
         output_dir: str | os.PathLike = "./eval",
-        intensity: IntensityMapping | None = None,
+        mapping_key: str = "image_intensity_mapping",
         path_key: str = "image_path",
         hole_key: str = "hole",
         output_postfix: str = "_inpainted",
@@ -426,7 +412,7 @@ class SaveInpaintedd(MapTransform):
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.output_dir = Path(output_dir)
-        self.intensity = intensity if intensity is not None else intensity_transform()
+        self.mapping_key = mapping_key
         self.path_key = path_key
         self.hole_key = hole_key
         self.output_postfix = output_postfix
@@ -443,8 +429,7 @@ class SaveInpaintedd(MapTransform):
                     f"{reference.path}: result of shape {result01.shape} does not match the image "
                     f"{reference.array.shape}"
                 )
-            self.intensity(reference.array.astype(np.float64))  # the same mapping as at loading
-            values = intensity_inverse(result01, self.intensity.get_mapping(), dtype=np.float64)
+            values = intensity_inverse(result01, d[self.mapping_key], dtype=np.float64)
             result = np.where(hole, cast_to_dtype(np.asarray(values), reference.array.dtype), reference.array)
             path = output_path(reference.path, self.output_dir, self.output_postfix)
             write_image(reference, result, path, overwrite=self.overwrite)

@@ -9,8 +9,9 @@ Chain (:func:`build_transforms`), every step a MONAI dictionary transform:
 1. :class:`LoadImageSliced`: read the file (SimpleITK through :mod:`rfr_inpaint.image_io`), take a random 2D slice of a
    volume along ``axis`` among the slices that are not almost all air, check it (NaN, tiny, mask shape), record the
    source file, slice index and DICOM PhotometricInterpretation;
-2. intensity to [0, 1], invertible and recorded under ``"image_intensity_mapping"``: CT window (HU, default
-   -1024 .. 3071) or percentiles (radiographs / MR, default 0.5 .. 99.5); MONOCHROME1 radiographs shown with bone
+2. intensity to [0, 1], invertible and recorded under ``"image_intensity_mapping"``
+   (:class:`~rfr_inpaint.transforms.intensity.IntensityMapd`: CT window, percentiles, pixel-type range or ``auto``,
+   the modes every entry point shares); MONOCHROME1 radiographs shown with bone
    bright (SimpleITK inverts their pixel data on reading; raw MONOCHROME1 arrays are inverted here);
 3. resize (longest side to ``size``, aspect kept) and zero-pad to ``size x size`` (default 256);
 4. random flips (left-right by default);
@@ -49,7 +50,7 @@ from monai.transforms import (
 
 from rfr_inpaint.image_io import FORMATS_2D, FORMATS_3D, ImageIOError, MedicalImage, read_image
 from rfr_inpaint.transforms.dictionary import RandHoleMaskd
-from rfr_inpaint.transforms.intensity import DEFAULT_CT_WINDOW, CTWindowd, InvertMonochrome1d, PercentileScaled
+from rfr_inpaint.transforms.intensity import DEFAULT_CT_WINDOW, DEFAULT_PERCENTILES, IntensityMapd, InvertMonochrome1d
 
 from .synthetic import SyntheticCTDataset
 
@@ -391,7 +392,7 @@ class LoadImageSliced(Randomizable, MapTransform):
 def build_transforms(
     intensity: str = "ct",
     window: Sequence[float] = DEFAULT_CT_WINDOW,
-    percentiles: Sequence[float] = (0.5, 99.5),
+    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
     size: int | None = 256,
     flip_prob: float = 0.5,
     vertical_flip_prob: float = 0.0,
@@ -407,9 +408,9 @@ def build_transforms(
     """Build the MONAI transform chain from a few options (what the bundle configs reference).
 
     Args:
-        intensity: ``"ct"`` (HU window), ``"percentile"`` (radiographs / MR) or ``"auto"`` (percentile for
-            2D photo formats and DICOM radiographs, CT window for volumes and CT DICOM: decided per item from the
-            values: a slice holding values below -500 is treated as HU).
+        intensity: a mode of :data:`rfr_inpaint.defaults.INTENSITY_MODES` (``ct``, ``percentile``, ``range``,
+            ``auto``; see :func:`rfr_inpaint.transforms.intensity.get_intensity_transform`), fitted on the slice's
+            known pixels when the item brings its own mask.
         window: CT window ``(a_min, a_max)`` in HU.
         percentiles: ``(lower, upper)`` percentiles.
         size: output side in pixels (longest side resized to it, then zero-padded to square); None keeps the size.
@@ -437,15 +438,7 @@ def build_transforms(
         transforms.append(
             LoadImageSliced(image_key, mask_key, hole_key, axis, air_threshold, min_body_fraction)
         )
-    mode = intensity.lower()
-    if mode == "ct":
-        transforms.append(CTWindowd(image_key, a_min=window[0], a_max=window[1]))
-    elif mode == "percentile":
-        transforms.append(PercentileScaled(image_key, lower=percentiles[0], upper=percentiles[1]))
-    elif mode == "auto":
-        transforms.append(_AutoIntensityd(image_key, window, percentiles))
-    else:
-        raise ValueError(f"unknown intensity mode {intensity!r}; expected 'ct', 'percentile' or 'auto'")
+    transforms.append(IntensityMapd(image_key, intensity, window, percentiles, hole_key=hole_key))
     transforms.append(InvertMonochrome1d(image_key, photometric_key=f"{image_key}_photometric"))
     keys = [image_key, hole_key]
     if size is not None:
@@ -464,20 +457,6 @@ def build_transforms(
     transforms.append(RandHoleMaskd(image_key, hole_key=hole_key, skip_existing=True, **mask_opts))
     transforms.append(EnsureTyped(keys, dtype=np.float32, track_meta=False))
     return Compose(transforms)
-
-
-class _AutoIntensityd(MapTransform):
-    """CT window when the slice holds HU-like values (below -500), percentile scaling otherwise."""
-
-    def __init__(self, keys: str, window: Sequence[float], percentiles: Sequence[float]):
-        super().__init__(keys)
-        self.ct = CTWindowd(keys, a_min=window[0], a_max=window[1])
-        self.percentile = PercentileScaled(keys, lower=percentiles[0], upper=percentiles[1])
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        key = self.keys[0]
-        is_ct = float(np.asarray(data[key]).min()) < -500.0
-        return (self.ct if is_ct else self.percentile)(data)
 
 
 class InpaintingDataset(Dataset):

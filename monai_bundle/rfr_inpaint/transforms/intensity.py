@@ -11,33 +11,57 @@ so that inference can write its results back in the original units and dtype wit
 of the inverse. Integer targets are rounded and clipped to the dtype's range, so an ``int16`` CT volume whose values
 lie inside the window survives the round trip bit-exactly.
 
-Array transforms: :class:`CTWindow`, :class:`PercentileScale`, :class:`InvertMonochrome1`.
-Every record has the same fields, so records of a batch collate (``DataLoader``) whatever transform made them.
+One resolver serves every entry point (the ``rfr-inpaint`` command, the Slicer module, the bundle's training and
+inference pipelines, :func:`rfr_inpaint.volume.inpaint_volume`):
 
-Dictionary transforms (mapping stored under ``"<key>_intensity_mapping"``): :class:`CTWindowd`,
-:class:`PercentileScaled`, :class:`InvertMonochrome1d`. Factory: :func:`get_intensity_transform`.
+* :func:`get_intensity_transform` turns a mode name of :data:`rfr_inpaint.defaults.INTENSITY_MODES` into a
+  transform; :func:`resolve_intensity` does the same but lets ``auto`` take the mapping a model's bundle records
+  (:func:`intensity_for_model`);
+* :func:`fit_intensity` fits a transform on the *known* voxels only (outside the hole, in the slices that hold it),
+  so a percentile window is never stretched by the metal it is meant to replace.
+
+Array transforms: :class:`CTWindow`, :class:`PercentileScale`, :class:`DtypeRange`, :class:`AutoIntensity`,
+:class:`InvertMonochrome1`. Every record has the same fields, so records of a batch collate (``DataLoader``)
+whatever transform made them.
+
+Dictionary transforms (mapping stored under ``"<key>_intensity_mapping"``): :class:`IntensityMapd` (any mode, fitted
+on the known voxels), :class:`CTWindowd`, :class:`PercentileScaled`, :class:`InvertMonochrome1d`, and the way back,
+:class:`IntensityInversed`.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
+from monai.data import MetaTensor
 from monai.transforms import MapTransform, ScaleIntensityRange, Transform
 from monai.transforms.utils_pytorch_numpy_unification import percentile
 
+from rfr_inpaint.defaults import DEFAULT_CT_WINDOW, DEFAULT_PERCENTILES, HU_AIR_THRESHOLD, INTENSITY_MODES
+
 __all__ = [
     "DEFAULT_CT_WINDOW",
+    "DEFAULT_PERCENTILES",
+    "INTENSITY_MODES",
+    "BUNDLE_CONFIGS",
     "MAPPING_KEY_POSTFIX",
     "IntensityMapping",
     "CTWindow",
     "PercentileScale",
+    "DtypeRange",
+    "AutoIntensity",
     "InvertMonochrome1",
+    "IntensityMapd",
+    "IntensityMapD",
+    "IntensityMapDict",
     "CTWindowd",
     "CTWindowD",
     "CTWindowDict",
@@ -47,18 +71,24 @@ __all__ = [
     "InvertMonochrome1d",
     "InvertMonochrome1D",
     "InvertMonochrome1Dict",
+    "IntensityInversed",
+    "IntensityInverseD",
+    "IntensityInverseDict",
     "intensity_forward",
     "intensity_inverse",
     "mapping_from_window",
     "mapping_key",
+    "fit_intensity",
     "get_intensity_transform",
+    "intensity_for_model",
+    "resolve_intensity",
     "is_monochrome1",
 ]
 
-#: Default CT window in Hounsfield units: the full 12-bit range of most scanners (air -1024 .. dense bone / metal 3071).
-DEFAULT_CT_WINDOW: tuple[float, float] = (-1024.0, 3071.0)
 #: Postfix of the data-dict key under which dictionary transforms store the mapping record.
 MAPPING_KEY_POSTFIX = "intensity_mapping"
+#: bundle config files searched, in order, for the intensity mapping a model was trained with
+BUNDLE_CONFIGS: tuple[str, ...] = ("inference.json", "train.json")
 
 _PHOTOMETRIC_META_KEYS = ("0028|0004", "00280004", "PhotometricInterpretation", "photometric_interpretation")
 
@@ -249,8 +279,20 @@ def intensity_inverse(
     return _restore_dtype(values, dtype)
 
 
+def _as_numpy(img: Any) -> np.ndarray:
+    """A NumPy view / copy of an array, tensor or MetaTensor (on the CPU)."""
+    if isinstance(img, torch.Tensor):
+        return img.detach().cpu().numpy()
+    return np.asarray(img)
+
+
 class IntensityMapping(Transform):
-    """Base class of the invertible window mappings: holds the last record and inverts with it."""
+    """Base class of the invertible window mappings: fits a record on an image, applies it, inverts with it.
+
+    Subclasses define :meth:`fit`; calling the transform fits it on the image and maps that image. To fit on some
+    voxels and map others (the known voxels of a volume with a hole), use :func:`fit_intensity` and
+    :func:`intensity_forward`.
+    """
 
     backend = ScaleIntensityRange.backend
 
@@ -261,6 +303,18 @@ class IntensityMapping(Transform):
     def params(self) -> dict[str, Any]:
         """The mapping record of the last call (see :meth:`get_mapping`)."""
         return self.get_mapping()
+
+    def fit(self, img: NdarrayOrTensor) -> dict[str, Any]:
+        """Record the mapping of ``img`` (any shape, e.g. its known voxels) and return a copy of the record.
+
+        Raises:
+            ValueError: the image is empty or holds NaN / infinite values (for mappings that look at the values).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define fit")
+
+    def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
+        """Fit the mapping on ``img`` and map it to float32 [0, 1] (same container type)."""
+        return intensity_forward(img, self.fit(img))
 
     def get_mapping(self) -> dict[str, Any]:
         """Return a copy of the mapping record of the last call.
@@ -277,12 +331,21 @@ class IntensityMapping(Transform):
         return intensity_inverse(img01, self.get_mapping(), dtype=dtype)
 
 
+def _finite_values(img: NdarrayOrTensor, name: str) -> np.ndarray:
+    data = _as_numpy(img)
+    if data.size == 0:
+        raise ValueError(f"{name}: the image is empty")
+    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
+        raise ValueError(f"{name}: the image holds NaN or infinite values")
+    return data
+
+
 class CTWindow(IntensityMapping):
     """Map Hounsfield units to [0, 1] through a fixed window, clipped by default (MONAI ``ScaleIntensityRange``).
 
     Args:
-        a_min: HU mapped to 0 (default -1024, air).
-        a_max: HU mapped to 1 (default 3071, the top of the 12-bit range).
+        a_min: HU mapped to 0 (default ``DEFAULT_CT_WINDOW[0]``, -1024, air).
+        a_max: HU mapped to 1 (default ``DEFAULT_CT_WINDOW[1]``, 3071, the top of the 12-bit range).
         clip: clip values outside the window.
 
     Raises:
@@ -297,55 +360,151 @@ class CTWindow(IntensityMapping):
 
     def __init__(self, a_min: float = DEFAULT_CT_WINDOW[0], a_max: float = DEFAULT_CT_WINDOW[1], clip: bool = True):
         super().__init__()
-        mapping_from_window(a_min, a_max, clip=clip)  # validates
         self.a_min, self.a_max, self.clip = float(a_min), float(a_max), bool(clip)
-        self._mapping = mapping_from_window(self.a_min, self.a_max, clip=self.clip, method="ct_window")
+        self._mapping = mapping_from_window(self.a_min, self.a_max, clip=self.clip, method="ct_window")  # validates
 
-    def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
-        """Window ``img`` (HU) to float32 [0, 1] and record its dtype."""
+    def fit(self, img: NdarrayOrTensor) -> dict[str, Any]:
+        """Record ``img``'s dtype (the window itself is fixed)."""
         self._mapping = mapping_from_window(
             self.a_min, self.a_max, clip=self.clip, dtype=_dtype_name(img), method="ct_window"
         )
-        return intensity_forward(img, self._mapping)
+        return dict(self._mapping)
 
 
 class PercentileScale(IntensityMapping):
     """Map the image's ``lower`` .. ``upper`` percentiles to [0, 1] (radiographs, MR); the values found are recorded.
 
     Args:
-        lower: lower percentile in [0, 100] (default 0.5).
-        upper: upper percentile in [0, 100] (default 99.5).
+        lower: lower percentile in [0, 100] (default ``DEFAULT_PERCENTILES[0]``, 0.5).
+        upper: upper percentile in [0, 100] (default ``DEFAULT_PERCENTILES[1]``, 99.5).
         clip: clip values outside the percentile window.
 
     Raises:
         ValueError: percentiles out of order or outside [0, 100]; an image that is empty or not finite.
     """
 
-    def __init__(self, lower: float = 0.5, upper: float = 99.5, clip: bool = True):
+    def __init__(self, lower: float = DEFAULT_PERCENTILES[0], upper: float = DEFAULT_PERCENTILES[1], clip: bool = True):
         super().__init__()
         if not 0.0 <= lower < upper <= 100.0:
             raise ValueError(f"PercentileScale needs 0 <= lower < upper <= 100, got lower={lower}, upper={upper}")
         self.lower, self.upper, self.clip = float(lower), float(upper), bool(clip)
 
-    def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
-        """Scale ``img`` to float32 [0, 1] between its percentiles and record the window found."""
-        data = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
-        if data.size == 0:
-            raise ValueError("PercentileScale: the image is empty")
-        if not np.isfinite(data).all():
-            raise ValueError("PercentileScale: the image holds NaN or infinite values")
+    def fit(self, img: NdarrayOrTensor) -> dict[str, Any]:
+        """Record the window between ``img``'s percentiles."""
+        data = _finite_values(img, "PercentileScale")
         # NumPy percentiles: torch.quantile refuses inputs over 16 M elements (a 512 x 512 x 64 volume)
         a_min, a_max = (float(v) for v in percentile(data.astype(np.float64, copy=False), [self.lower, self.upper]))
         if a_max <= a_min:  # constant image (or a degenerate histogram): map everything to 0
             a_max = a_min + 1.0
-        self._mapping = mapping_from_window(
-            a_min,
-            a_max,
-            clip=self.clip,
-            dtype=_dtype_name(img),
-            method="percentile",
-        )
-        return intensity_forward(img, self._mapping)
+        self._mapping = mapping_from_window(a_min, a_max, clip=self.clip, dtype=_dtype_name(img), method="percentile")
+        return dict(self._mapping)
+
+
+class DtypeRange(IntensityMapping):
+    """Map the pixel type's range to [0, 1]: ``0 .. 255`` for ``uint8``, ``-32768 .. 32767`` for ``int16``...; a
+    floating-point image maps its own minimum .. maximum.
+
+    Lossless for integer images (every value comes back exactly) and free of parameters: the usual mapping of 8-bit
+    photographs and screenshots.
+    """
+
+    def fit(self, img: NdarrayOrTensor) -> dict[str, Any]:
+        """Record the range of ``img``'s dtype (integers) or of its values (floats)."""
+        data = _finite_values(img, "DtypeRange")
+        if np.issubdtype(data.dtype, np.integer) or data.dtype == np.bool_:
+            info = np.iinfo(data.dtype) if data.dtype != np.bool_ else np.iinfo(np.uint8)
+            a_min, a_max, method = float(info.min), float(info.max), "dtype_range"
+        else:
+            a_min, a_max, method = float(data.min()), float(data.max()), "value_range"
+            a_max = a_max if a_max > a_min else a_min + 1.0
+        self._mapping = mapping_from_window(a_min, a_max, clip=True, dtype=_dtype_name(img), method=method)
+        return dict(self._mapping)
+
+
+class AutoIntensity(IntensityMapping):
+    """Choose the mapping from the image: a CT window when the values go below
+    :data:`~rfr_inpaint.defaults.HU_AIR_THRESHOLD` (the image holds air in Hounsfield units), the pixel type's range
+    for ``uint8`` images, the percentiles otherwise (radiographs, MR, 16-bit images).
+
+    The choice is recorded in the record's ``method`` (``ct_window``, ``dtype_range`` or ``percentile``).
+
+    Args:
+        window: CT window of the ``ct`` case.
+        percentiles: ``(lower, upper)`` of the percentile case.
+    """
+
+    def __init__(
+        self, window: Sequence[float] = DEFAULT_CT_WINDOW, percentiles: Sequence[float] = DEFAULT_PERCENTILES
+    ) -> None:
+        super().__init__()
+        self.ct = CTWindow(*_pair(window, "window"))
+        self.percentile = PercentileScale(*_pair(percentiles, "percentiles"))
+        self.range = DtypeRange()
+
+    def choose(self, img: NdarrayOrTensor) -> IntensityMapping:
+        """The mapping ``auto`` picks for ``img``."""
+        data = _finite_values(img, "AutoIntensity")
+        if float(data.min()) < HU_AIR_THRESHOLD:
+            return self.ct
+        return self.range if data.dtype == np.uint8 else self.percentile
+
+    def fit(self, img: NdarrayOrTensor) -> dict[str, Any]:
+        """Record the mapping chosen for ``img`` (see :meth:`choose`)."""
+        self._mapping = self.choose(img).fit(img)
+        return dict(self._mapping)
+
+
+def _pair(values: Sequence[float] | None, name: str) -> tuple[float, float]:
+    if values is None:
+        return DEFAULT_CT_WINDOW if name == "window" else DEFAULT_PERCENTILES
+    values = tuple(float(v) for v in values)
+    if len(values) != 2:
+        raise ValueError(f"{name} must be two numbers (low, high), got {values}")
+    return values  # type: ignore[return-value]
+
+
+def fit_intensity(
+    intensity: IntensityMapping | Mapping[str, Any],
+    image: NdarrayOrTensor,
+    hole: NdarrayOrTensor | None = None,
+    axis: int = 0,
+) -> dict[str, Any]:
+    """The mapping record of ``image``, fitted on its known voxels: the voxels outside ``hole`` in the slices along
+    ``axis`` that hold a hole (in a 2D image, all known pixels).
+
+    This is the one place that decides which voxels a mapping sees: :func:`rfr_inpaint.volume.inpaint_volume` (the
+    command and Slicer) and the bundle's :class:`IntensityMapd` call it, so a percentile window ignores the metal
+    it is meant to replace wherever the image comes from. With no hole, or a hole that leaves no known voxel in
+    those slices, the mapping is fitted on all of them.
+
+    Args:
+        intensity: a transform (fitted here) or a record (returned as a checked copy).
+        image: 2D image or 3D volume in original units.
+        hole: mask of ``image``'s shape, nonzero = hole; None: no hole.
+        axis: slicing axis of a 3D volume.
+
+    Returns:
+        the record.
+
+    Raises:
+        ValueError: ``hole`` does not match ``image``; the transform refuses the voxels (empty, NaN).
+    """
+    if isinstance(intensity, Mapping):
+        record = dict(intensity)
+        _check_record(record)
+        return record
+    data = _as_numpy(image)
+    if hole is None:
+        return intensity.fit(data)
+    mask = _as_numpy(hole) != 0
+    if mask.shape != data.shape:
+        raise ValueError(f"hole of shape {mask.shape} does not match the image of shape {data.shape}")
+    if data.ndim == 3:
+        other = tuple(a for a in range(3) if a != axis % 3)
+        rows = np.flatnonzero(mask.any(axis=other))
+        data, mask = np.take(data, rows, axis=axis % 3), np.take(mask, rows, axis=axis % 3)
+    known = data[~mask]
+    return intensity.fit(known if known.size else data)
 
 
 def is_monochrome1(photometric: Any) -> bool:
@@ -403,19 +562,60 @@ def _photometric_from(data: Mapping[Hashable, Any], key: Hashable, photometric_k
     return None
 
 
-class _IntensityMapd(MapTransform):
-    """Shared logic of the dictionary-based window mappings."""
+class IntensityMapd(MapTransform):
+    """Map images to [0, 1] with a mapping fitted on their known voxels; store the record beside each image.
 
-    def __init__(self, keys: KeysCollection, transform: IntensityMapping, mapping_postfix: str, allow_missing_keys: bool):
+    The record goes under ``"<key>_intensity_mapping"`` (:func:`mapping_key`), where :class:`IntensityInversed`
+    and :class:`InvertMonochrome1d` find it. Images are channel-first (``(1, H, W)`` slices, ``(1, D, H, W)``
+    volumes); when ``data[hole_key]`` exists the mapping is fitted by :func:`fit_intensity` on the voxels outside it,
+    in the slices along ``axis`` that hold it.
+
+    Args:
+        keys: keys of the images to map.
+        intensity: a mode of :data:`~rfr_inpaint.defaults.INTENSITY_MODES` (see :func:`get_intensity_transform`) or
+            an :class:`IntensityMapping`.
+        window: CT window of the ``ct`` and ``auto`` modes.
+        percentiles: percentiles of the ``percentile`` and ``auto`` modes.
+        hole_key: key of the hole mask (1 = hole) whose voxels the fit leaves out; None or absent: all voxels.
+        axis: slicing axis of volumes (spatial axes, ``D, H, W`` order).
+        mapping_postfix: postfix of the record's key.
+        allow_missing_keys: do not raise if a key is missing.
+
+    Raises:
+        ValueError: unknown mode.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        intensity: str | IntensityMapping = "auto",
+        window: Sequence[float] = DEFAULT_CT_WINDOW,
+        percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+        hole_key: str | None = "hole",
+        axis: int = 0,
+        mapping_postfix: str = MAPPING_KEY_POSTFIX,
+        allow_missing_keys: bool = False,
+    ):
         super().__init__(keys, allow_missing_keys)
-        self.transform = transform
+        if isinstance(intensity, IntensityMapping):
+            self.transform = intensity
+        else:
+            self.transform = get_intensity_transform(intensity, window=window, percentiles=percentiles)
+        self.hole_key = hole_key
+        self.axis = int(axis)
         self.mapping_postfix = mapping_postfix
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, Any]:
         d = dict(data)
+        hole = d.get(self.hole_key) if self.hole_key is not None else None
         for key in self.key_iterator(d):
-            d[key] = self.transform(d[key])
-            d[mapping_key(key, self.mapping_postfix)] = self.transform.get_mapping()
+            img = d[key]
+            if hole is not None and img.shape[0] == 1 and tuple(hole.shape) == tuple(img.shape):
+                record = fit_intensity(self.transform, img[0], hole[0], self.axis)
+            else:  # no hole (or several channels): every voxel counts
+                record = fit_intensity(self.transform, img)
+            d[key] = intensity_forward(img, record)
+            d[mapping_key(key, self.mapping_postfix)] = record
         return d
 
     def inverse_image(self, data: Mapping[Hashable, Any], key: Hashable, dtype: Any = None) -> NdarrayOrTensor:
@@ -423,7 +623,7 @@ class _IntensityMapd(MapTransform):
         return intensity_inverse(data[key], data[mapping_key(key, self.mapping_postfix)], dtype=dtype)
 
 
-class CTWindowd(_IntensityMapd):
+class CTWindowd(IntensityMapd):
     """Dictionary-based version of :class:`CTWindow`; stores the record under ``"<key>_intensity_mapping"``.
 
     Args:
@@ -444,10 +644,13 @@ class CTWindowd(_IntensityMapd):
         mapping_postfix: str = MAPPING_KEY_POSTFIX,
         allow_missing_keys: bool = False,
     ):
-        super().__init__(keys, CTWindow(a_min, a_max, clip), mapping_postfix, allow_missing_keys)
+        super().__init__(
+            keys, CTWindow(a_min, a_max, clip), hole_key=None, mapping_postfix=mapping_postfix,
+            allow_missing_keys=allow_missing_keys,
+        )
 
 
-class PercentileScaled(_IntensityMapd):
+class PercentileScaled(IntensityMapd):
     """Dictionary-based version of :class:`PercentileScale`; stores the record under ``"<key>_intensity_mapping"``.
 
     Args:
@@ -455,6 +658,7 @@ class PercentileScaled(_IntensityMapd):
         lower: lower percentile.
         upper: upper percentile.
         clip: clip values outside the percentile window.
+        hole_key: key of a hole mask whose voxels the percentiles leave out (None: every voxel).
         mapping_postfix: postfix of the record's key.
         allow_missing_keys: do not raise if a key is missing.
     """
@@ -462,13 +666,17 @@ class PercentileScaled(_IntensityMapd):
     def __init__(
         self,
         keys: KeysCollection,
-        lower: float = 0.5,
-        upper: float = 99.5,
+        lower: float = DEFAULT_PERCENTILES[0],
+        upper: float = DEFAULT_PERCENTILES[1],
         clip: bool = True,
+        hole_key: str | None = None,
         mapping_postfix: str = MAPPING_KEY_POSTFIX,
         allow_missing_keys: bool = False,
     ):
-        super().__init__(keys, PercentileScale(lower, upper, clip), mapping_postfix, allow_missing_keys)
+        super().__init__(
+            keys, PercentileScale(lower, upper, clip), hole_key=hole_key, mapping_postfix=mapping_postfix,
+            allow_missing_keys=allow_missing_keys,
+        )
 
 
 class InvertMonochrome1d(MapTransform):
@@ -515,28 +723,177 @@ class InvertMonochrome1d(MapTransform):
         return d
 
 
-def get_intensity_transform(mode: str = "ct", **kwargs: Any) -> IntensityMapping:
-    """Build an intensity mapping by name, as bundle configs and the CLI select it.
+class IntensityInversed(MapTransform):
+    """Map [0, 1] images back to original units and dtype with a record stored in the data (the inverse of
+    :class:`IntensityMapd`, MONOCHROME1 inversion included when :class:`InvertMonochrome1d` recorded one).
 
     Args:
-        mode: ``"ct"`` (:class:`CTWindow`, kwargs ``a_min``, ``a_max``, ``clip``) or ``"percentile"``
-            (:class:`PercentileScale`, kwargs ``lower``, ``upper``, ``clip``).
-        kwargs: parameters of the selected transform.
+        keys: keys of the [0, 1] images (e.g. the network's ``pred``).
+        mapping_key: data key of the record (default: each key's own ``"<key>_intensity_mapping"``); a prediction
+            uses its input's, e.g. ``"image_intensity_mapping"``.
+        dtype: target dtype; None: the dtype recorded in the record (the input's).
+        allow_missing_keys: do not raise if a key is missing.
+
+    Raises:
+        KeyError: the record is missing.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        mapping_key: str | None = None,
+        dtype: str | np.dtype | torch.dtype | None = None,
+        allow_missing_keys: bool = False,
+    ):
+        super().__init__(keys, allow_missing_keys)
+        self.mapping_key = mapping_key
+        self.dtype = dtype
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            record_key = self.mapping_key or mapping_key(key)
+            if record_key not in d:
+                raise KeyError(f"IntensityInversed: no intensity mapping record {record_key!r} for {key!r}")
+            img = d[key]
+            out = intensity_inverse(img, d[record_key], dtype=self.dtype)
+            d[key] = MetaTensor(out, meta=img.meta) if isinstance(img, MetaTensor) else out
+        return d
+
+
+def get_intensity_transform(
+    mode: str = "auto",
+    window: Sequence[float] | None = DEFAULT_CT_WINDOW,
+    percentiles: Sequence[float] | None = DEFAULT_PERCENTILES,
+) -> IntensityMapping:
+    """Build the intensity mapping of a mode name; the one place that gives the names of
+    :data:`~rfr_inpaint.defaults.INTENSITY_MODES` their meaning.
+
+    Args:
+        mode: ``ct`` (:class:`CTWindow` over ``window``), ``percentile`` (:class:`PercentileScale` between
+            ``percentiles``), ``range`` (:class:`DtypeRange`) or ``auto`` (:class:`AutoIntensity`: ``ct`` for
+            images holding air in HU, ``range`` for ``uint8``, ``percentile`` otherwise). Case-insensitive.
+        window: CT window ``(a_min, a_max)`` in HU (None: the default).
+        percentiles: ``(lower, upper)`` percentiles (None: the default).
+
+    Returns:
+        the transform (not fitted yet).
+
+    Raises:
+        ValueError: unknown mode, a malformed window or percentile pair.
+    """
+    name = str(mode).lower()
+    if name == "ct":
+        return CTWindow(*_pair(window, "window"))
+    if name == "percentile":
+        return PercentileScale(*_pair(percentiles, "percentiles"))
+    if name == "range":
+        return DtypeRange()
+    if name == "auto":
+        return AutoIntensity(_pair(window, "window"), _pair(percentiles, "percentiles"))
+    raise ValueError(f"unknown intensity mode {mode!r}; choose one of {', '.join(INTENSITY_MODES)}")
+
+
+def _bundle_of(model_path: str | os.PathLike) -> Path | None:
+    """The bundle folder of a model: the folder itself, or ``<bundle>`` of ``<bundle>/models/<file>``."""
+    path = Path(model_path)
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == "models" else None
+
+
+def _literal(value: Any) -> bool:
+    """Whether a config value is plain data (not a ``$`` expression, ``@`` reference or ``%`` macro)."""
+    return not (isinstance(value, str) and value.startswith(("$", "@", "%")))
+
+
+def intensity_for_model(model_path: str | os.PathLike | None) -> IntensityMapping | None:
+    """The intensity mapping recorded by a MONAI bundle: ``intensity_mode`` with its ``ct_window`` and
+    ``percentiles`` in the bundle's ``configs/inference.json``, else ``configs/train.json``.
+
+    The configs are read with MONAI's :class:`~monai.bundle.ConfigParser` as data: nothing in them is evaluated,
+    and a value written as an expression, a reference or a macro counts as not recorded.
+
+    Args:
+        model_path: a bundle folder, a checkpoint file (its bundle is the grandparent folder when it lies in
+            ``<bundle>/models/``), or None.
+
+    Returns:
+        the transform of :func:`get_intensity_transform`, or None when no config records a mode (the caller keeps
+        its own mode).
+
+    Raises:
+        ValueError: a config is not readable JSON, or records an unknown mode or a malformed window / percentiles
+            (the message names the file).
+    """
+    if model_path is None:
+        return None
+    bundle = _bundle_of(model_path)
+    if bundle is None:
+        return None
+    from monai.bundle import ConfigParser
+
+    for name in BUNDLE_CONFIGS:
+        config_file = bundle / "configs" / name
+        if not config_file.is_file():
+            continue
+        parser = ConfigParser()
+        try:
+            parser.read_config(str(config_file))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{config_file}: not a readable JSON bundle config ({e})") from e
+        mode = parser.get("intensity_mode")
+        if not isinstance(mode, str) or not _literal(mode):
+            continue  # not recorded here: look at the next config
+        settings: dict[str, Any] = {}
+        for key, field in (("ct_window", "window"), ("percentiles", "percentiles")):
+            value = parser.get(key)
+            if value is None:
+                continue
+            if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)):
+                raise ValueError(f"{config_file}: {key} must be a list [low, high], got {value!r}")
+            settings[field] = value
+        try:
+            return get_intensity_transform(mode, **settings)
+        except ValueError as e:
+            raise ValueError(f"{config_file}: {e}") from e
+    return None
+
+
+def resolve_intensity(
+    mode: str = "auto",
+    model_path: str | os.PathLike | None = None,
+    window: Sequence[float] | None = DEFAULT_CT_WINDOW,
+    percentiles: Sequence[float] | None = DEFAULT_PERCENTILES,
+) -> IntensityMapping:
+    """The intensity mapping of an inpainting request, as every entry point resolves it.
+
+    ``auto`` with a model whose bundle records a mapping (:func:`intensity_for_model`) gives that mapping, so the
+    network sees the intensities it was trained on; otherwise the mode means what :func:`get_intensity_transform`
+    says. Fit the result with :func:`fit_intensity` (known voxels only).
+
+    Args:
+        mode: a mode of :data:`~rfr_inpaint.defaults.INTENSITY_MODES`.
+        model_path: the RFR-Net model (checkpoint or bundle folder), or None (classical methods).
+        window: CT window of ``ct`` / ``auto``.
+        percentiles: percentiles of ``percentile`` / ``auto``.
 
     Returns:
         the transform.
 
     Raises:
-        ValueError: unknown mode.
+        ValueError: unknown mode, or a bundle config recording a malformed mapping.
     """
-    mode_l = mode.lower()
-    if mode_l in ("ct", "hu", "ct_window", "window"):
-        return CTWindow(**kwargs)
-    if mode_l in ("percentile", "percentiles", "xray", "mr"):
-        return PercentileScale(**kwargs)
-    raise ValueError(f"unknown intensity mode {mode!r}; expected 'ct' or 'percentile'")
+    transform = get_intensity_transform(mode, window=window, percentiles=percentiles)  # checks the mode first
+    if str(mode).lower() == "auto":
+        recorded = intensity_for_model(model_path)
+        if recorded is not None:
+            return recorded
+    return transform
 
 
+IntensityMapD = IntensityMapDict = IntensityMapd
 CTWindowD = CTWindowDict = CTWindowd
 PercentileScaleD = PercentileScaleDict = PercentileScaled
 InvertMonochrome1D = InvertMonochrome1Dict = InvertMonochrome1d
+IntensityInverseD = IntensityInverseDict = IntensityInversed

@@ -1,0 +1,36 @@
+"""The user-facing defaults shared by the ``rfr-inpaint`` command, the MONAI bundle and the 3D Slicer module.
+
+Each value is decided here once and imported everywhere else (the command's help text, the bundle configs through
+``$rfr_inpaint.defaults.<NAME>`` expressions, the Slicer panel, the docs' examples). The module imports nothing, so a
+program can read the defaults without loading PyTorch or MONAI (the command's argument parser does).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "INTENSITY_MODES",
+    "DEFAULT_INTENSITY_MODE",
+    "DEFAULT_CT_WINDOW",
+    "DEFAULT_PERCENTILES",
+    "HU_AIR_THRESHOLD",
+    "MASK_MARGIN_MM",
+    "THRESHOLD_MARGIN_MM",
+]
+
+#: names of the intensity mappings to [0, 1] (:func:`rfr_inpaint.transforms.intensity.get_intensity_transform`):
+#: ``auto`` (decided from the image, or the mapping a model's bundle records), ``ct`` (a Hounsfield window),
+#: ``percentile`` (the image's own percentiles) and ``range`` (the pixel type's range).
+INTENSITY_MODES: tuple[str, ...] = ("auto", "ct", "percentile", "range")
+#: the mapping used when none is asked for.
+DEFAULT_INTENSITY_MODE = "auto"
+#: CT window in Hounsfield units: the full 12-bit range of most scanners (air -1024 .. dense bone / metal 3071).
+DEFAULT_CT_WINDOW: tuple[float, float] = (-1024.0, 3071.0)
+#: lower and upper percentiles of the ``percentile`` mapping (radiographs, MR).
+DEFAULT_PERCENTILES: tuple[float, float] = (0.5, 99.5)
+#: ``auto`` takes an image whose known voxels go below this value as CT in Hounsfield units (it holds air).
+HU_AIR_THRESHOLD = -500.0
+
+#: margin (mm) added around a mask the user gives (a file, a segment): none, the mask is inpainted as drawn.
+MASK_MARGIN_MM = 0.0
+#: margin (mm) added around a metal threshold's mask: streaks and partial-volume voxels surround the metal.
+THRESHOLD_MARGIN_MM = 1.0
