@@ -168,3 +168,32 @@ def test_monochrome1_dicom_series_is_written_back_as_monochrome1(tmp_path: Path,
             expected[2, 3] = 4095 - 1000
         assert np.array_equal(ds.pixel_array, expected)
     np.testing.assert_allclose(read_image(tmp_path / "out").array, changed)
+
+
+def test_volume_inferer_builds_the_inpainter_once_per_network(monkeypatch):
+    """The network is copied and its BatchNorms folded once, not for every batch of the evaluator."""
+    import rfr_inpaint.workflows as workflows
+
+    built = []
+    real = workflows.RFRInpainter
+
+    def counting(*args, **kwargs):
+        built.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(workflows, "RFRInpainter", counting)
+    torch.manual_seed(0)
+    first, second = RFRNet(in_channels=1, num_recurrences=1), RFRNet(in_channels=1, num_recurrences=1)
+    inferer = VolumeInpaintingInferer(batch_size=4)
+    volume = torch.rand(2, 1, 3, 16, 16)
+    hole = torch.zeros_like(volume)
+    hole[:, :, 1, 4:9, 4:9] = 1
+    outputs = [inferer(volume, first, hole) for _ in range(3)]  # three batches of two volumes
+    assert built == [first]
+    assert all(torch.equal(out, outputs[0]) for out in outputs)
+    inferer(volume, second, hole)  # another network: a new inpainter
+    inferer(volume, second, hole)
+    assert built == [first, second]
+    inferer.reset()
+    inferer(volume, second, hole)
+    assert built == [first, second, second]

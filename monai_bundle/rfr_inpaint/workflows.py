@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -332,6 +333,10 @@ class VolumeInpaintingInferer(Inferer):
     through :func:`rfr_inpaint.volume.inpaint_volume` and :class:`rfr_inpaint.inference.RFRInpainter` (padding to a
     multiple of 16, clipping, compositing). The result is composited: every pixel outside the hole is the input's.
 
+    The :class:`~rfr_inpaint.inference.RFRInpainter` (a copy of the network with its BatchNorms folded) is built on
+    the first call and reused for every later batch of the same network on the same device; the inferer therefore
+    serves inference of a fixed network (call :meth:`reset` after changing its weights).
+
     Args:
         axis: slicing axis of volumes (in ``D, H, W`` order).
         batch_size: slices per forward pass.
@@ -341,6 +346,17 @@ class VolumeInpaintingInferer(Inferer):
         super().__init__()
         self.axis = axis
         self.batch_size = batch_size
+        self._built: tuple[weakref.ReferenceType, torch.device, RFRInpainter] | None = None
+
+    def reset(self) -> None:
+        """Forget the inpainter built for the last network (the next call builds a new one)."""
+        self._built = None
+
+    def inpainter_for(self, network: torch.nn.Module, device: torch.device) -> RFRInpainter:
+        """The inpainter of ``network`` on ``device``: built once, then reused while both stay the same."""
+        if self._built is None or self._built[0]() is not network or self._built[1] != device:
+            self._built = (weakref.ref(network), device, RFRInpainter(network, device=device, batch_size=self.batch_size))
+        return self._built[2]
 
     def __call__(self, inputs: torch.Tensor, network: Callable, *args: Any, **kwargs: Any) -> torch.Tensor:
         """Inpaint ``inputs`` where ``args[0]`` (or ``kwargs["hole"]``) is 1.
@@ -355,7 +371,7 @@ class VolumeInpaintingInferer(Inferer):
             raise ValueError(
                 f"expected (N, 1, [D,] H, W) inputs and holes, got {list(inputs.shape)} / {list(hole.shape)}"
             )
-        inpainter = RFRInpainter(network, device=inputs.device, batch_size=self.batch_size)
+        inpainter = self.inpainter_for(network, inputs.device)
         identity = mapping_from_window(0.0, 1.0, clip=True)
         out = []
         for n in range(inputs.shape[0]):
