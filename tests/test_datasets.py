@@ -117,10 +117,17 @@ def test_folder_datalist_and_mask_files(tmp_path):
     mask[40:56, 30:90] = 1
     mask_path = tmp_path / "mask.nrrd"
     sitk.WriteImage(sitk.GetImageFromArray(mask), str(mask_path))
-    datalist = {"training": [{"image": "imgs/ct.nii.gz", "mask": "mask.nrrd"}, "imgs/ct.png"]}
+    datalist = {
+        "training": [{"image": "imgs/ct.nii.gz", "mask": "mask.nrrd"}, {"image": "imgs/ct.png"}],
+        "validation": [{"image": "imgs/ct.png", "mask": "missing.png"}],
+        "test": ["imgs/ct.png"],  # the Decathlon format lists bare image paths under "test" only
+    }
     (tmp_path / "list.json").write_text(json.dumps(datalist))
     items = load_datalist(tmp_path / "list.json")
-    assert items[0] == {"image": str(paths["nifti"]), "mask": str(mask_path)}
+    assert items == [{"image": str(paths["nifti"]), "mask": str(mask_path)}, {"image": str(paths["png"])}]
+    assert load_datalist(tmp_path / "list.json", key="test") == [{"image": str(paths["png"])}]
+    # a mask that does not exist is still resolved, so that the error names its full path
+    assert load_datalist(tmp_path / "list.json", key="validation")[0]["mask"] == str(tmp_path / "missing.png")
     ds = build_dataset(tmp_path / "list.json", intensity="auto", size=64, flip_prob=0.0,
                        mask={"kind": "strips", "width": 8})
     first, second = ds[0], ds[1]
@@ -175,6 +182,17 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
     (tmp_path / "nolist.json").write_text(json.dumps({"validation": []}))
     with pytest.raises(DataError, match="no 'training' list"):
         load_datalist(tmp_path / "nolist.json")
+    with pytest.raises(DataError, match="nolist.json: datalist 'validation' is empty"):
+        load_datalist(tmp_path / "nolist.json", key="validation")
+    (tmp_path / "bare.json").write_text(json.dumps({"training": ["imgs/ct.png"], "test": [], "other": [{"x": 1}]}))
+    with pytest.raises(DataError, match="bare.json: datalist 'training' must be a list of objects"):
+        load_datalist(tmp_path / "bare.json")
+    with pytest.raises(DataError, match="bare.json: datalist 'test' is empty"):
+        load_datalist(tmp_path / "bare.json", key="test")
+    with pytest.raises(DataError, match="bare.json: item 0 of 'other' has no 'image'"):
+        load_datalist(tmp_path / "bare.json", key="other")
+    with pytest.raises(FileNotFoundError, match="absent.json: datalist not found"):
+        load_datalist(tmp_path / "absent.json")
     with pytest.raises(ValueError, match="unknown intensity mode"):
         build_transforms(intensity="gamma")
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
-from monai.data import Dataset
+from monai.data import Dataset, load_decathlon_datalist
 from monai.transforms import (
     Compose,
     EnsureTyped,
@@ -127,10 +127,13 @@ def list_items(source: str | os.PathLike, recursive: bool = True) -> list[dict[s
 def load_datalist(
     path: str | os.PathLike, key: str = "training", base_dir: str | os.PathLike | None = None
 ) -> list[dict[str, Any]]:
-    """Read a MONAI (Decathlon-style) datalist JSON: ``{"training": [{"image": ..., "mask": ...}, ...]}``.
+    """Read a MONAI (Decathlon) datalist JSON with MONAI's ``load_decathlon_datalist``.
 
-    A list of strings is accepted as image paths. Relative paths are resolved against ``base_dir`` (default: the
-    JSON file's folder).
+    The format of the Medical Segmentation Decathlon: ``{"training": [{"image": ..., "mask": ...}, ...],
+    "test": ["image path", ...]}``: items are objects with an ``image`` path and optionally a ``mask`` (a hole mask
+    for that image); only the ``test`` list may give bare image paths. ``image`` paths are resolved against
+    ``base_dir`` (default: the JSON file's folder); other entries by MONAI's rule (resolved when the resolved path
+    exists), except ``mask``, which is always resolved so that a missing mask is reported with its full path.
 
     Args:
         path: the JSON file.
@@ -142,30 +145,33 @@ def load_datalist(
 
     Raises:
         FileNotFoundError: the JSON file does not exist.
-        DataError: invalid JSON, a missing key, an empty list or an item without ``image``.
+        DataError: invalid JSON, a missing key, an empty list, an item that is not an object (outside ``test``) or has
+            no ``image`` (each naming the file).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: datalist not found")
+    base = Path(base_dir) if base_dir is not None else path.parent
     try:
-        content = json.loads(path.read_text())
+        items = load_decathlon_datalist(path, is_segmentation=False, data_list_key=key, base_dir=base)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: not a valid JSON datalist ({err})") from err
-    if not isinstance(content, dict) or key not in content:
-        raise DataError(f"{path}: datalist has no {key!r} list")
-    entries = content[key]
-    if not isinstance(entries, list) or not entries:
+    except ValueError as err:  # MONAI: the key is not in the file
+        raise DataError(f"{path}: datalist has no {key!r} list") from err
+    except IndexError as err:  # MONAI looks at the first item of a "test" list
+        raise DataError(f"{path}: datalist {key!r} is empty") from err
+    except TypeError as err:
+        raise DataError(
+            f"{path}: datalist {key!r} must be a list of objects with an 'image' path (bare paths only in 'test')"
+        ) from err
+    if not isinstance(items, list) or not items:
         raise DataError(f"{path}: datalist {key!r} is empty")
-    base = Path(base_dir) if base_dir is not None else path.parent
-    items = []
-    for i, entry in enumerate(entries):
-        entry = {"image": entry} if isinstance(entry, str) else dict(entry)
-        if "image" not in entry:
+    for i, item in enumerate(items):
+        if "image" not in item:
             raise DataError(f"{path}: item {i} of {key!r} has no 'image'")
-        for k in ("image", "mask"):
-            if k in entry and isinstance(entry[k], str):
-                entry[k] = str(Path(entry[k]) if Path(entry[k]).is_absolute() else base / entry[k])
-        items.append(entry)
+        mask = item.get("mask")
+        if isinstance(mask, str) and not Path(mask).is_absolute():
+            item["mask"] = os.path.normpath(base / mask)
     return items
 
 
