@@ -83,6 +83,9 @@ class InpaintOptions:
         runInSubprocess: run ``rfr-inpaint`` in a child process (:class:`RFRInpaintLib.runner.SubprocessInpainting`):
             progress arrives as JSON lines, cancel kills the process tree at once.
         pythonExecutable: interpreter of the child process (default: ``PythonSlicer`` in Slicer).
+        serverUrl: run on a MONAI Label server of the RFR Inpaint app (``monailabel_app/``), e.g.
+            ``http://127.0.0.1:8000``: the volume and its region are uploaded, the server's model serves ``rfr``
+            (``modelPath`` and ``device`` are the server's); None or empty: run here.
     """
 
     segmentationNode: Any = None
@@ -100,6 +103,7 @@ class InpaintOptions:
     batchSize: int = 8
     runInSubprocess: bool = False
     pythonExecutable: str | None = None
+    serverUrl: str | None = None
 
     @property
     def usesSegment(self) -> bool:
@@ -310,7 +314,7 @@ class RFRInpaintProcessor:
         _checkScalarVolume(inputVolume)
         if options.method not in METHODS:
             raise ValueError(f"unknown method {options.method!r}; choose one of {', '.join(METHODS)}")
-        if options.method == "rfr" and not options.modelPath:
+        if options.method == "rfr" and not options.modelPath and not options.serverUrl:
             raise ValueError("method 'rfr' needs a model file (RFR-Net checkpoint or MONAI bundle folder)")
         from rfr_inpaint.defaults import INTENSITY_MODES
 
@@ -351,6 +355,8 @@ class RFRInpaintProcessor:
 
     def _buildRun(self, options: InpaintOptions) -> _Run:
         """The method as a run of one volume: in this process, or in a child ``rfr-inpaint`` process."""
+        if options.serverUrl:
+            return self._serverRun(options)
         return self._subprocessRun(options) if options.runInSubprocess else self._inProcessRun(options)
 
     def _inProcessRun(self, options: InpaintOptions) -> _Run:
@@ -411,6 +417,34 @@ class RFRInpaintProcessor:
                 batch_size=options.batchSize,
             )
             return child.wait(progress=progress, cancel=cancel), used
+
+        return run
+
+    def _serverRun(self, options: InpaintOptions) -> _Run:
+        """The same computation on a MONAI Label server (:mod:`RFRInpaintLib.monailabel_client`)."""
+        from rfr_inpaint.volume import InpaintingCancelled, dilate_mm, slices_with_hole
+
+        from RFRInpaintLib.monailabel_client import InpaintingServerClient, ServerError
+
+        client = InpaintingServerClient(options.serverUrl)
+
+        def run(volume, hole, spacing, axis, marginMm, progress=None, cancel=None):
+            used = dilate_mm(hole, marginMm, spacing)
+            if not used.any():
+                return volume.copy(), used
+            total = len(slices_with_hole(used, axis))
+            if progress is not None:
+                progress(0, total)
+            if cancel is not None and cancel():  # one request: it can only be cancelled before it is sent
+                raise InpaintingCancelled("inpainting cancelled before the request was sent")
+            params = {"margin_mm": marginMm, "axis": axis, "intensity": options.intensity}
+            params.update(window=list(self._window(options)), batch_size=options.batchSize)
+            result, info = client.inpaint_array(volume, hole, spacing, options.method, params)
+            if info.get("hole_voxels") != int(used.sum()):
+                raise ServerError(200, f"the server filled {info.get('hole_voxels')} voxels, not {int(used.sum())}")
+            if progress is not None:
+                progress(total, total)
+            return result, used
 
         return run
 

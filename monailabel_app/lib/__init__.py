@@ -1,0 +1,1 @@
+"""Tasks of the RFR Inpaint MONAI Label app."""
