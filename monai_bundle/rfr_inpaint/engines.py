@@ -36,12 +36,23 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from rfr_inpaint.networks import composite
 
-__all__ = ["PrepareInpaintingBatch", "RFRTrainer", "RFREvaluator", "freeze_batchnorm", "unwrap", "HOLE_KEY", "RAW_KEY"]
+__all__ = [
+    "PrepareInpaintingBatch",
+    "RFRTrainer",
+    "RFREvaluator",
+    "freeze_batchnorm",
+    "unwrap",
+    "HOLE_KEY",
+    "RAW_KEY",
+    "GUIDE_KEY",
+]
 
 #: output / batch key of the hole mask.
 HOLE_KEY = "hole"
 #: output key of the network's raw (not composited) prediction.
 RAW_KEY = "raw"
+#: batch key of the guide channels of the RFR-Net variants (prior fill, neighbouring slices).
+GUIDE_KEY = "guide"
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +68,21 @@ class PrepareInpaintingBatch(PrepareBatch):
         image_key: key of the image, (N, C, H, W) in [0, 1] ((N, C, D, H, W) volumes for inference).
         hole_key: key of the hole mask, (N, 1, H, W), 1 = hole.
         label_key: key of the ground truth; when missing from a batch the image is its own ground truth.
+        guide_key: key of the guide channels (:mod:`rfr_inpaint.guides`); when a batch holds it, it is passed as the
+            network's third argument.
     """
 
-    def __init__(self, image_key: str = Keys.IMAGE, hole_key: str = HOLE_KEY, label_key: str = Keys.LABEL) -> None:
+    def __init__(
+        self,
+        image_key: str = Keys.IMAGE,
+        hole_key: str = HOLE_KEY,
+        label_key: str = Keys.LABEL,
+        guide_key: str = GUIDE_KEY,
+    ) -> None:
         self.image_key = image_key
         self.hole_key = hole_key
         self.label_key = label_key
+        self.guide_key = guide_key
 
     def __call__(
         self,
@@ -98,6 +118,9 @@ class PrepareInpaintingBatch(PrepareBatch):
         image = image.to(**to)
         target = label.to(**to) if isinstance(label, torch.Tensor) else image
         hole = hole.to(**to).to(image.dtype)
+        guide = batchdata.get(self.guide_key)
+        if isinstance(guide, torch.Tensor):  # the guided RFR-Net variants: network(image, hole, guide)
+            return image, target, (hole, guide.to(**to).to(image.dtype)), {}
         return image, target, (hole,), {}
 
 
