@@ -77,6 +77,7 @@ class RFRInpaintParameterNode:
     sliceAxis - plane of the 2D slices given to the inpainter.
     method / modelPath / device - inpainting method, RFR-Net model file or bundle folder, compute device.
     runInSubprocess - run in a PythonSlicer child process (responsive GUI, immediate cancel).
+    serverUrl - run on a MONAI Label server of the RFR Inpaint app (its model serves rfr); empty: run here.
     inPlace - overwrite the input (original kept hidden) instead of writing outputVolume.
     outputVolume - result volume (created when empty).
     """
@@ -91,6 +92,7 @@ class RFRInpaintParameterNode:
     modelPath: pathlib.Path
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
     runInSubprocess: bool = False
+    serverUrl: str = ""
     inPlace: bool = False
     outputVolume: vtkMRMLScalarVolumeNode
 
@@ -115,6 +117,7 @@ def optionsFromParameterNode(node: RFRInpaintParameterNode) -> InpaintOptions:
         inPlace=node.inPlace,
         outputVolume=None if node.inPlace else node.outputVolume,
         runInSubprocess=node.runInSubprocess,
+        serverUrl=node.serverUrl.strip() or None,
     )
 
 
@@ -202,7 +205,8 @@ class RFRInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _checkCanApply(self, caller=None, event=None) -> None:
         node = self._parameterNode
-        ready = bool(node and node.inputVolume and (node.method != "rfr" or _modelPath(node)))
+        # on a server, the server's model serves rfr
+        ready = bool(node and node.inputVolume and (node.method != "rfr" or _modelPath(node) or node.serverUrl.strip()))
         self.ui.applyButton.enabled = ready
         self.ui.applyButton.toolTip = (
             _("Inpaint the region") if ready else _("Select an input volume (and a model file for the RFR method)")
@@ -336,7 +340,8 @@ class RFRInpaintTest(ScriptedLoadableModuleTest):
         logic = RFRInpaintLogic()
         before = slicer.util.arrayFromVolume(volume).copy()
         result = logic.process(
-            volume, InpaintOptions(segmentationNode=segmentation, segmentId=segmentId, method="biharmonic", marginMm=2.0)
+            volume,
+            InpaintOptions(segmentationNode=segmentation, segmentId=segmentId, method="biharmonic", marginMm=2.0),
         )
         after = slicer.util.arrayFromVolume(result.outputVolume)
         self.assertEqual(after.dtype, before.dtype)
@@ -347,7 +352,8 @@ class RFRInpaintTest(ScriptedLoadableModuleTest):
 
         self.delayDisplay("Inpainting in place and restoring")
         logic.process(
-            volume, InpaintOptions(segmentationNode=segmentation, segmentId=segmentId, method="biharmonic", inPlace=True)
+            volume,
+            InpaintOptions(segmentationNode=segmentation, segmentId=segmentId, method="biharmonic", inPlace=True),
         )
         self.assertIsNotNone(logic.originalVolume(volume))
         self.assertTrue(logic.restoreOriginal(volume))

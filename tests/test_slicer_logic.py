@@ -132,7 +132,9 @@ def test_new_volume_from_segment(ct):
     progress = []
     result = RFRInpaintProcessor(factory).process(
         volume,
-        InpaintOptions(segmentationNode=segmentation, segmentId=segment_id, marginMm=2.0, method="biharmonic", batchSize=2),
+        InpaintOptions(
+            segmentationNode=segmentation, segmentId=segment_id, marginMm=2.0, method="biharmonic", batchSize=2
+        ),
         progress=lambda done, total: progress.append((done, total)),
     )
     output = result.outputVolume
@@ -223,7 +225,8 @@ def test_slice_axis_follows_the_volume_directions(ct):
     assert numpyAxisForPlane(volume, "sagittal") == 0
     assert numpyAxisForPlane(volume, "coronal") == 2
     factory = CountingFactory()
-    result = RFRInpaintProcessor(factory).process(volume, InpaintOptions(marginMm=0.0, sliceAxis="axial", method="mean"))
+    options = InpaintOptions(marginMm=0.0, sliceAxis="axial", method="mean")
+    result = RFRInpaintProcessor(factory).process(volume, options)
     assert result.sliceAxis == 1
     np.testing.assert_array_equal(result.processedSlices, slices_with_hole(with_metal >= 2500, 1))
     assert all(batch.shape[1:] == (12, 64) for batch in factory.batches)  # (K, I) slices

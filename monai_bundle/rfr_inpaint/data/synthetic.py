@@ -460,7 +460,8 @@ class SyntheticSubject:
         xg = cv.xs[None, :] - cx0
         yg = cv.ys[:, None] - cy0
         rho = np.sqrt(xg * xg + yg * yg)
-        idx = ((np.arctan2(yg, xg) + np.pi) / (2 * np.pi) * len(tables["theta"])).astype(np.int32) % len(tables["theta"])
+        n_theta = len(tables["theta"])
+        idx = ((np.arctan2(yg, xg) + np.pi) / (2 * np.pi) * n_theta).astype(np.int32) % n_theta
 
         def layer(name: str) -> np.ndarray:
             return np.clip(0.5 - (rho - tables[name][idx]) / px_mm, 0.0, 1.0)

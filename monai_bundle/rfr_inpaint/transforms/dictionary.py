@@ -69,7 +69,9 @@ class RandHoleMaskd(RandomizableTransform, MapTransform):
         if len(hole_keys) == 1 and len(self.keys) > 1:
             hole_keys = tuple(f"{k}_{hole_keys[0]}" for k in self.keys)
         if len(hole_keys) != len(self.keys):
-            raise ValueError(f"hole_key needs one name or one per key: {len(hole_keys)} names for {len(self.keys)} keys")
+            raise ValueError(
+                f"hole_key needs one name or one per key: {len(hole_keys)} names for {len(self.keys)} keys"
+            )
         self.hole_keys = hole_keys
         self.generator = HoleMaskGenerator(kind, kind_params, kind_probs, **params)
         self.mask_path_key = mask_path_key
