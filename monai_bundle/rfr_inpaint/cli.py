@@ -17,8 +17,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["EXIT_CODES", "build_parser", "main", "CLIError"]
 
@@ -171,7 +173,8 @@ def _same_path(a: Path, b: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Carry out one ``rfr-inpaint`` call.
+    """Carry out one ``rfr-inpaint`` call: resolve the output, load the inputs, build the hole, build the method,
+    inpaint, write. Everything that can be checked without reading data is checked first.
 
     Args:
         args: parsed arguments (see :func:`build_parser`).
@@ -182,9 +185,24 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         CLIError: any failure, with its exit code.
     """
-    from rfr_inpaint.image_io import FORMATS_2D, ImageIOError, image_format, read_image, read_mask, write_image
+    output, out_format = _resolve_output(args)
+    _check_options(args)
+    image = _load_image(args, output, out_format)
+    hole = _build_hole(args, image)
+    inpainter, intensity = _build_method(args, hole)
+    start = time.perf_counter()
+    result = _inpaint(args, image, hole, inpainter, intensity, output)
+    _write(args, image, result, output)
+    _emit(args, {"event": "done", "output": str(output), "seconds": round(time.perf_counter() - start, 3)})
+    if not args.quiet and args.progress != "json":
+        print(f"rfr-inpaint: wrote {output}", file=sys.stderr)
+    return EXIT_CODES["ok"]
 
-    # ---- where to write: decided and checked before any work
+
+def _resolve_output(args: argparse.Namespace) -> tuple[Path, str]:
+    """Where to write and in which format, decided before any work: the output path and its format name."""
+    from rfr_inpaint.image_io import ImageIOError, image_format
+
     if args.in_place:
         if args.output is not None and not _same_path(args.output, args.image):
             raise CLIError("usage", "--in-place writes over --image; do not give a different --output")
@@ -198,9 +216,13 @@ def run(args: argparse.Namespace) -> int:
         if output.exists() and not args.overwrite:
             raise CLIError("output", f"{output}: output exists; use --overwrite to replace it")
     try:
-        out_format = image_format(output)
+        return output, image_format(output)
     except ImageIOError as e:
         raise CLIError("output", _one_line(e)) from e
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse option values and combinations argparse cannot check."""
     if args.margin_mm is not None and args.margin_mm < 0:
         raise CLIError("usage", f"--margin-mm must be >= 0, got {args.margin_mm}")
     if args.batch_size < 1:
@@ -216,10 +238,10 @@ def run(args: argparse.Namespace) -> int:
             f"or choose a classical --method ({', '.join(CLASSICAL_METHODS)})",
         )
 
-    # ---- inputs (PyTorch and MONAI are imported only once the arguments are known to be usable)
-    from rfr_inpaint.inpainters import get_inpainter
-    from rfr_inpaint.safe_io import CheckpointError
-    from rfr_inpaint.volume import InpaintingCancelled, inpaint_volume, metal_mask
+
+def _load_image(args: argparse.Namespace, output: Path, out_format: str) -> Any:
+    """Read ``--image`` and check that the output format can hold it."""
+    from rfr_inpaint.image_io import FORMATS_2D, ImageIOError, read_image
 
     try:
         image = read_image(args.image)
@@ -231,6 +253,14 @@ def run(args: argparse.Namespace) -> int:
             f"{output}: a {image.ndim}D image cannot be written as {out_format.upper()}; use "
             ".nii.gz, .nrrd or a DICOM folder",
         )
+    return image
+
+
+def _build_hole(args: argparse.Namespace, image: Any) -> np.ndarray:
+    """The region to inpaint, before its margin: ``--mask`` on the image's grid, or ``--metal-threshold``."""
+    from rfr_inpaint.image_io import ImageIOError, read_mask
+    from rfr_inpaint.volume import metal_mask
+
     if args.mask is not None:
         try:
             hole = read_mask(args.mask, image)
@@ -241,8 +271,15 @@ def run(args: argparse.Namespace) -> int:
     if not hole.any():
         source = args.mask if args.mask is not None else f"--metal-threshold {args.metal_threshold:g}"
         print(f"rfr-inpaint: warning: {source}: empty mask; the output is a copy of the input", file=sys.stderr)
+    return hole
 
-    # ---- method
+
+def _build_method(args: argparse.Namespace, hole: np.ndarray) -> tuple[Any, Any]:
+    """The inpainter (None for an empty hole: no model is loaded) and the intensity mapping."""
+    # PyTorch and MONAI are imported only now that the arguments are known to be usable
+    from rfr_inpaint.inpainters import get_inpainter
+    from rfr_inpaint.safe_io import CheckpointError
+
     try:
         options = (
             {"batch_size": args.batch_size, "mode": args.mode, "context": args.context} if args.method == "rfr" else {}
@@ -250,12 +287,17 @@ def run(args: argparse.Namespace) -> int:
         inpainter = (
             get_inpainter(args.method, model_path=args.model, device=args.device, **options) if hole.any() else None
         )
-        intensity = _intensity(args)
+        return inpainter, _intensity(args)
     except (FileNotFoundError, CheckpointError, ValueError, KeyError, RuntimeError) as e:
         raise CLIError("model", _one_line(e)) from e
 
-    # ---- inpainting
-    bar = None
+
+def _inpaint(
+    args: argparse.Namespace, image: Any, hole: np.ndarray, inpainter: Any, intensity: Any, output: Path
+) -> np.ndarray:
+    """Run :func:`rfr_inpaint.volume.inpaint_volume` with the progress reporting of ``--progress``."""
+    from rfr_inpaint.volume import InpaintingCancelled, inpaint_volume
+
     _emit(
         args,
         {
@@ -266,56 +308,65 @@ def run(args: argparse.Namespace) -> int:
             "hole_voxels": int(hole.sum()),
         },
     )
+    if inpainter is None:
+        return image.array
+    progress = _Progress(args)
+    try:
+        result, _ = inpaint_volume(
+            image.array,
+            hole,
+            inpainter,
+            axis=args.axis,
+            spacing=image.spacing_numpy,
+            margin_mm=_margin_mm(args),
+            intensity=intensity,
+            batch_size=args.batch_size,
+            progress=progress,
+        )
+        return result
+    except InpaintingCancelled as e:
+        raise CLIError("interrupted", _one_line(e)) from e
+    except (ValueError, RuntimeError, TypeError, MemoryError) as e:
+        raise CLIError("inpaint", f"{args.image}: inpainting failed: {_one_line(e)}") from e
+    finally:
+        progress.close()
 
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if args.progress == "json":
-            _emit(args, {"event": "progress", "done": done, "total": total})
-            return
-        if args.quiet or args.progress == "none":
-            return
-        if bar is None:
-            from tqdm import tqdm
 
-            bar = tqdm(total=total, unit="slice", desc="inpainting", file=sys.stderr)
-        bar.n = done
-        bar.refresh()
+def _write(args: argparse.Namespace, image: Any, result: np.ndarray, output: Path) -> None:
+    """Write the result with the input's grid and pixel type (atomically)."""
+    from rfr_inpaint.image_io import ImageIOError, write_image
 
-    start = time.perf_counter()
-    result = image.array
-    if inpainter is not None:
-        try:
-            spacing = image.spacing_numpy
-            result, _ = inpaint_volume(
-                image.array,
-                hole,
-                inpainter,
-                axis=args.axis,
-                spacing=spacing,
-                margin_mm=_margin_mm(args),
-                intensity=intensity,
-                batch_size=args.batch_size,
-                progress=progress,
-            )
-        except InpaintingCancelled as e:
-            raise CLIError("interrupted", _one_line(e)) from e
-        except (ValueError, RuntimeError, TypeError, MemoryError) as e:
-            raise CLIError("inpaint", f"{args.image}: inpainting failed: {_one_line(e)}") from e
-        finally:
-            if bar is not None:
-                bar.close()
-
-    # ---- output
     try:
         write_image(image, result, output, overwrite=args.overwrite or args.in_place)
     except FileExistsError as e:
         raise CLIError("output", _one_line(e)) from e
     except (ImageIOError, OSError) as e:
         raise CLIError("write", f"{output}: cannot be written: {_one_line(e)}") from e
-    _emit(args, {"event": "done", "output": str(output), "seconds": round(time.perf_counter() - start, 3)})
-    if not args.quiet and args.progress != "json":
-        print(f"rfr-inpaint: wrote {output}", file=sys.stderr)
-    return EXIT_CODES["ok"]
+
+
+class _Progress:
+    """The ``progress(done, total)`` callback of ``--progress``: JSON events, a tqdm bar on stderr, or nothing."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.args.progress == "json":
+            _emit(self.args, {"event": "progress", "done": done, "total": total})
+            return
+        if self.args.quiet or self.args.progress == "none":
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="slice", desc="inpainting", file=sys.stderr)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _emit(args: argparse.Namespace, event: dict[str, Any]) -> None:
