@@ -27,6 +27,7 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from .networks import RFRNet, composite, load_network
 from .networks.rfr_module import RFRModule
@@ -250,13 +251,6 @@ def plan_rois(
     return rois
 
 
-def _fold_bn(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel scale and shift of an eval-mode BatchNorm."""
-    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    shift = bn.bias.detach() - bn.running_mean * scale
-    return scale, shift
-
-
 class ChannelBias(nn.Module):
     """Adds a per-channel bias: what is left of a BatchNorm whose scale was folded into a partial convolution."""
 
@@ -268,15 +262,18 @@ class ChannelBias(nn.Module):
         return x + self.bias.to(x.dtype)
 
 
+def _fused_weights(
+    conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d, bias: torch.Tensor | None
+) -> tuple[nn.Parameter, nn.Parameter]:
+    """Weight and bias of ``conv`` followed by the eval-mode ``bn`` (PyTorch's ``fuse_conv_bn_weights``)."""
+    transpose = isinstance(conv, nn.ConvTranspose2d)
+    return fuse_conv_bn_weights(
+        conv.weight, bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias, transpose=transpose
+    )
+
+
 def _fold_into_conv(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> None:
-    scale, shift = _fold_bn(bn)
-    with torch.no_grad():
-        if isinstance(conv, nn.ConvTranspose2d):  # weight (in, out, k, k)
-            conv.weight.mul_(scale.view(1, -1, 1, 1))
-        else:  # weight (out, in, k, k)
-            conv.weight.mul_(scale.view(-1, 1, 1, 1))
-        bias = shift if conv.bias is None else conv.bias * scale + shift
-        conv.bias = nn.Parameter(bias.clone())
+    conv.weight, conv.bias = _fused_weights(conv, bn, conv.bias)
 
 
 def fuse_for_inference(network: RFRNet, inplace: bool = False) -> RFRNet:
@@ -299,9 +296,8 @@ def fuse_for_inference(network: RFRNet, inplace: bool = False) -> RFRNet:
     for pconv, bn_name in ((net.head_pconv1, "head_bn1"), (net.head_pconv2, "head_bn2"), (net.step_pconv2, "step_bn")):
         bn = getattr(net, bn_name)
         if isinstance(bn, nn.BatchNorm2d):
-            scale, shift = _fold_bn(bn)
-            with torch.no_grad():
-                pconv.weight.mul_(scale.view(-1, 1, 1, 1))
+            # the bias-free partial convolution renormalises its output: only the scale goes into its weight
+            pconv.weight, shift = _fused_weights(pconv, bn, None)
             setattr(net, bn_name, ChannelBias(shift))
     if isinstance(net.up_bn, nn.BatchNorm2d):
         _fold_into_conv(net.up_deconv, net.up_bn)
