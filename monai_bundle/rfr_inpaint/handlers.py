@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import ignite.distributed as idist
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
@@ -44,12 +45,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _CKPT_RE = re.compile(r"^(?P<prefix>.+)_(?P<step>\d+)\.pt$")
-
-
-def _rank() -> int:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank()
-    return 0
 
 
 class AtomicDiskSaver(BaseSaveHandler):
@@ -143,7 +138,7 @@ class TrainingCheckpointSaver:
 
     def attach(self, engine: Engine) -> None:
         """Register the saver on the trainer (rank 0 only)."""
-        if _rank() != 0:
+        if idist.get_rank() != 0:
             return
         if self.save_trainer:
             self.save_dict["trainer"] = engine
@@ -312,7 +307,7 @@ class BestModelSaver:
         self.engine.state.best_metric_epoch = int(state["best_metric_epoch"])
 
     def __call__(self, engine: Engine) -> None:
-        if _rank() != 0 or engine.state.best_metric_epoch != engine.state.epoch:
+        if idist.get_rank() != 0 or engine.state.best_metric_epoch != engine.state.epoch:
             return
         state = {k: v.detach().cpu() for k, v in unwrap(self.network).state_dict().items()}
         atomic_torch_save(state, self.paths[0])
@@ -395,7 +390,7 @@ class ExampleImageSaver:
 
     def attach(self, engine: Engine) -> None:
         """Register on the evaluator (rank 0 only)."""
-        if _rank() != 0:
+        if idist.get_rank() != 0:
             return
         engine.add_event_handler(Events.EPOCH_STARTED, self._reset)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self)
@@ -452,7 +447,7 @@ class ValidationHistoryWriter:
 
     def attach(self, engine: Engine) -> None:
         """Register on the trainer (rank 0 only)."""
-        if _rank() != 0:
+        if idist.get_rank() != 0:
             return
         engine.add_event_handler(Events.STARTED, self._load)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self)

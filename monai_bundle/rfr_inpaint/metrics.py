@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from ignite.metrics.metric import reinit__is_reduced
 from monai.handlers import IgniteMetricHandler, from_engine
-from monai.metrics.regression import RegressionMetric
+from monai.metrics import CumulativeIterationMetric
 from monai.metrics.utils import do_metric_reduction
 from monai.utils import MetricReduction
 
@@ -400,8 +401,9 @@ def _stack(x: Any, name: str) -> torch.Tensor:
     raise TypeError(f"{name}: expected a tensor or a list of channel-first tensors, got {type(x).__name__}")
 
 
-class _MaskedRegressionMetric(RegressionMetric):
-    """Base of the hole-region metrics: MONAI's :class:`~monai.metrics.RegressionMetric` with a hole argument.
+class _MaskedRegressionMetric(CumulativeIterationMetric):
+    """Base of the hole-region metrics: a MONAI :class:`~monai.metrics.CumulativeIterationMetric` of
+    ``(y_pred, y, hole)``.
 
     Call it as ``metric(y_pred, y, hole)`` with batch-first tensors or lists of channel-first tensors; each call
     appends one value per image to the buffer (shape ``(N, 1)``). :meth:`aggregate` reduces the buffer with
@@ -414,13 +416,12 @@ class _MaskedRegressionMetric(RegressionMetric):
     """
 
     def __init__(self, reduction: MetricReduction | str = MetricReduction.MEAN, get_not_nans: bool = False) -> None:
-        super().__init__(reduction=reduction, get_not_nans=get_not_nans)
+        super().__init__()
+        self.reduction = reduction
+        self.get_not_nans = get_not_nans
 
     def _per_image(self, y_pred: torch.Tensor, y: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} must define _per_image")
-
-    def _compute_metric(self, y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        raise TypeError(f"{type(self).__name__} needs the hole mask: call it as metric(y_pred, y, hole)")
 
     def __call__(  # type: ignore[override]
         self, y_pred: Any, y: Any = None, hole: Any = None, **kwargs: Any
@@ -563,6 +564,27 @@ def _default_output_transform() -> Callable:
     return from_engine(list(DEFAULT_OUTPUT_KEYS))
 
 
+def _batched(output_transform: Callable) -> Callable:
+    """``output_transform`` followed by the check of its ``(y_pred, y, hole)`` triple and the batching of each item.
+
+    Ignite unrolls lists of per-image tensors only for ``(y_pred, y)`` pairs; batch-first tensors reach
+    :meth:`MaskedMetricHandler.update` whole.
+    """
+
+    def transform(output: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        items = output_transform(output)
+        if not isinstance(items, (list, tuple)) or len(items) != 3:
+            raise ValueError(
+                "hole-region metrics need output_transform to return (y_pred, y, hole), e.g. "
+                f"monai.handlers.from_engine({list(DEFAULT_OUTPUT_KEYS)}); got {type(items).__name__}"
+                + (f" of length {len(items)}" if isinstance(items, (list, tuple)) else "")
+            )
+        y_pred, y, hole = (_stack(item, name) for item, name in zip(items, DEFAULT_OUTPUT_KEYS, strict=True))
+        return y_pred, y, hole
+
+    return transform
+
+
 class MaskedMetricHandler(IgniteMetricHandler):
     """Ignite metric for an evaluator, wrapping one of the hole-region MONAI metrics.
 
@@ -590,24 +612,19 @@ class MaskedMetricHandler(IgniteMetricHandler):
             raise TypeError(f"metric_fn must be a hole-region metric of rfr_inpaint.metrics, got {type(metric_fn)}")
         super().__init__(
             metric_fn=metric_fn,
-            output_transform=output_transform or _default_output_transform(),
+            output_transform=_batched(output_transform or _default_output_transform()),
             save_details=save_details,
         )
-        # Ignite unrolls list outputs only for (y_pred, y) pairs; (y_pred, y, hole) is passed to update() whole.
-        self._skip_unrolling = True
 
+    @reinit__is_reduced
     def update(self, output: Sequence[Any]) -> None:  # type: ignore[override]
-        """Add one iteration's ``(y_pred, y, hole)`` to the metric.
+        """Add one iteration's batched ``(y_pred, y, hole)`` to the metric.
 
         Raises:
             ValueError: ``output`` does not hold exactly three items.
         """
         if not isinstance(output, (list, tuple)) or len(output) != 3:
-            raise ValueError(
-                "hole-region metrics need output_transform to return (y_pred, y, hole), e.g. "
-                f"monai.handlers.from_engine({list(DEFAULT_OUTPUT_KEYS)}); got {type(output).__name__}"
-                + (f" of length {len(output)}" if isinstance(output, (list, tuple)) else "")
-            )
+            raise ValueError(f"hole-region metrics update with (y_pred, y, hole), got {type(output).__name__}")
         y_pred, y, hole = output
         self.metric_fn(y_pred, y, hole)
 
