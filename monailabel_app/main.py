@@ -17,6 +17,7 @@ Uploads land in a private temporary folder of this server (mode 0700) rather tha
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import shutil
@@ -138,6 +139,7 @@ class RFRInpaintApp(MONAILabelApp):
         Raises:
             fastapi.HTTPException: the request was refused (4xx) or failed (5xx); ``detail`` says why.
         """
+        uploads = [request.get(key) for key in ("image", "label") if self._is_upload(request.get(key))]
         try:
             request = self._check_request(dict(request))
             return super().infer(request, datastore)
@@ -148,4 +150,13 @@ class RFRInpaintApp(MONAILabelApp):
             raise
         except Exception as e:
             logger.exception("inference failed")
-            raise HTTPException(status_code=500, detail=f"inference failed: {type(e).__name__}: {e}") from e
+            detail = f"inference failed: {type(e).__name__}: {e}"
+            for folder, name in ((self.upload_dir, "<upload>"), (os.path.realpath(self.studies), "<studies>")):
+                detail = detail.replace(folder, name)  # server paths stay on the server
+            raise HTTPException(status_code=500, detail=detail) from e
+        finally:
+            # read by now: removed before the answer goes out, so no later request can name them (MONAI Label's own
+            # clean-up runs after the answer)
+            for path in uploads:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)

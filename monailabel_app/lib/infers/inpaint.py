@@ -38,7 +38,7 @@ from rfr_inpaint.defaults import (
     THRESHOLD_MARGIN_MM,
 )
 from rfr_inpaint.image_io import FORMATS_2D, FORMATS_3D, ImageIOError, MedicalImage, read_image, read_mask
-from rfr_inpaint.inpainters import METHODS, get_inpainter
+from rfr_inpaint.inpainters import METHODS, get_inpainter, resolve_model_path
 from rfr_inpaint.volume import DEFAULT_METAL_THRESHOLD_HU, inpaint_volume, metal_mask, slices_with_hole
 
 __all__ = [
@@ -247,8 +247,6 @@ class ReadInpaintingInputd:
             source = read_image(image_path)
         except (FileNotFoundError, ImageIOError) as e:
             raise RequestError(400, "image: " + _hide(e, image_path, "the image")) from e
-        if source.array.ndim == 3 and source.array.shape[0] == 0:
-            raise RequestError(400, "image: the image holds no voxel")
         if label:
             try:
                 hole = read_mask(label, source)
@@ -337,13 +335,18 @@ class InpaintTask(BasicInferTask):
         from rfr_inpaint.safe_io import CheckpointError
 
         options = {"batch_size": params.batch_size, **dict(params.rfr_options)}
-        key = (os.stat(self.model_path).st_mtime_ns, tuple(sorted(options.items())))
+        try:  # the checkpoint's time stamp: a replaced model file is loaded again
+            stamp = os.stat(resolve_model_path(self.model_path)).st_mtime_ns
+        except FileNotFoundError as e:
+            raise RequestError(503, "the server's RFR-Net model is gone: " + _hide(e, self.model_path, "model")) from e
+        key = (stamp, tuple(sorted(options.items())))
         with self._lock:
             if self._cached is None or self._cached[0] != key:
                 try:
                     inpainter = get_inpainter("rfr", model_path=self.model_path, device=self.device, **options)
                 except (FileNotFoundError, CheckpointError, KeyError, RuntimeError) as e:
-                    raise RequestError(503, f"the server's RFR-Net model cannot be loaded: {e}") from e
+                    message = _hide(e, self.model_path, "model")
+                    raise RequestError(503, f"the server's RFR-Net model cannot be loaded: {message}") from e
                 except ValueError as e:
                     raise RequestError(400, f"RFR-Net options {options}: {e}") from e
                 self._cached = (key, inpainter)
