@@ -29,6 +29,7 @@ from scipy.sparse.csgraph import connected_components
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
+from .guides import PRIOR_CONTEXT_SLICES, prior_fill, slice_guide
 from .networks import RFRNet, composite, load_network
 from .networks.rfr_module import RFRModule
 from .networks.rfrnet import Bottleneck
@@ -317,8 +318,28 @@ def fuse_for_inference(network: RFRNet, inplace: bool = False) -> RFRNet:
     return net
 
 
+class _SliceGuides:
+    """Guide channels of the slices of one stack, built once per slice (:mod:`rfr_inpaint.guides`)."""
+
+    def __init__(self, network: nn.Module, images: np.ndarray, holes: np.ndarray) -> None:
+        self.prior = bool(getattr(network, "prior", False))
+        self.context_slices = int(getattr(network, "context_slices", 0))
+        self.holes = holes
+        self.filled = prior_fill(images, holes, consecutive=True)
+        self._cache: dict[int, np.ndarray] = {}
+
+    def crop(self, roi: Roi) -> np.ndarray:
+        """The (G, height, width) guide of a crop."""
+        if roi.index not in self._cache:
+            self._cache[roi.index] = slice_guide(self.filled, self.holes, roi.index, self.prior, self.context_slices)
+        return self._cache[roi.index][(slice(None), *roi.window)]
+
+
 class RFRInpainter:
     """Inpaint stacks of slices with an RFR-Net: only holes run, in batches, results composited.
+
+    A guided network (``prior`` / ``context_slices``, see :class:`~rfr_inpaint.networks.RFRNet`) is *volumetric*:
+    it gets consecutive slices, their 3-D biharmonic prior and each slice's neighbours (:mod:`rfr_inpaint.guides`).
 
     Args:
         network: an :class:`RFRNet` or a checkpoint path (this project's or the authors', see
@@ -409,13 +430,36 @@ class RFRInpainter:
         for start in range(0, count, size):
             yield start, min(count, start + size)
 
+    @property
+    def guided(self) -> bool:
+        """Whether the network is a variant with guide channels (classical prior and / or context slices)."""
+        return int(getattr(self.network, "guide_channels", 0)) > 0
+
+    @property
+    def volumetric(self) -> bool:
+        """A guided network reads neighbouring slices and the 3-D prior: :func:`rfr_inpaint.volume.inpaint_volume`
+        then gives it consecutive slices (see :meth:`__call__`)."""
+        return self.guided
+
+    @property
+    def context_slices(self) -> int:
+        """Slices beyond the hole that a guided network reads: its neighbours, and those of the 3-D prior."""
+        if not self.guided:
+            return 0
+        prior_reach = PRIOR_CONTEXT_SLICES if getattr(self.network, "prior", False) else 0
+        return max(int(getattr(self.network, "context_slices", 0)), prior_reach)
+
     @torch.inference_mode()
-    def predict(self, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
-        """Composited prediction for a (B, C, H, W) batch already on the right device."""
+    def predict(self, images: torch.Tensor, holes: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+        """Composited prediction for a (B, C, H, W) batch already on the right device (``guide``: (B, G, H, W) for
+        a guided network)."""
         images = images.contiguous(memory_format=self.memory_format)
         holes = holes.contiguous(memory_format=self.memory_format)
-        pred = self.network(images, holes).float().clamp_(0.0, 1.0)
-        return composite(images, pred, holes).contiguous()
+        if guide is None:
+            pred = self.network(images, holes)
+        else:
+            pred = self.network(images, holes, guide.contiguous(memory_format=self.memory_format))
+        return composite(images, pred.float().clamp_(0.0, 1.0), holes).contiguous()
 
     def plan(self, holes: np.ndarray) -> list[Roi]:
         """The crops this inpainter runs for a (N, H, W) hole stack (whole slices in ``"full"`` mode)."""
@@ -431,8 +475,30 @@ class RFRInpainter:
                 rois.extend(plan_rois(holes[i], self.context, 16, self.full_fraction, index=i))
         return rois
 
+    def inpaint_slices(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        """Inpaint independent 2-D images (not slices of one volume): a guided network sees each image alone (2-D
+        prior, the image as its own neighbour); other networks run as in :meth:`__call__`.
+
+        Args:
+            images: (N, H, W) float32 in [0, 1].
+            holes: (N, H, W) bool, True = hole.
+
+        Returns:
+            (N, H, W) float32, known pixels bit-identical.
+        """
+        if not self.guided:
+            return self(images, holes)
+        images = np.asarray(images, dtype=np.float32)
+        holes = np.asarray(holes).astype(bool)
+        if images.ndim != 3 or images.shape != holes.shape:
+            raise ValueError(f"expected (N, H, W) images and holes of one shape, got {images.shape} and {holes.shape}")
+        return np.concatenate([self(images[i : i + 1], holes[i : i + 1]) for i in range(images.shape[0])])
+
     def __call__(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
         """Inpaint a slice stack.
+
+        For a guided network the stack is taken as consecutive slices of one volume (the 3-D prior and the
+        neighbouring slices come from it; :meth:`inpaint_slices` inpaints unrelated images).
 
         Args:
             images: (N, H, W) float32 in [0, 1].
@@ -451,6 +517,7 @@ class RFRInpainter:
             raise ValueError(f"expected (N, H, W) images and holes of one shape, got {images.shape} and {holes.shape}")
         result = images.copy()
         rois = self.plan(holes)
+        guides = _SliceGuides(self.network, images, holes) if self.guided and rois else None
         groups: dict[tuple[int, int], list[Roi]] = {}
         for roi in rois:
             groups.setdefault((roi.height, roi.width), []).append(roi)
@@ -460,7 +527,10 @@ class RFRInpainter:
                 batch = members[start:stop]
                 x = np.stack([images[r.index][r.window] for r in batch])[:, None]
                 h = np.stack([holes[r.index][r.window] for r in batch])[:, None].astype(np.float32)
-                out = self.predict(torch.from_numpy(x).to(self.device), torch.from_numpy(h).to(self.device))
+                g = None
+                if guides is not None:
+                    g = torch.from_numpy(np.stack([guides.crop(r) for r in batch])).to(self.device)
+                out = self.predict(torch.from_numpy(x).to(self.device), torch.from_numpy(h).to(self.device), g)
                 out = out[:, 0].cpu().numpy()
                 # Only the crop's own hole pixels are written: known pixels stay the input's, bit for bit.
                 for k, roi in enumerate(batch):

@@ -14,12 +14,17 @@ from .rfr_module import RFRModule
 __all__ = ["RFRNet", "Bottleneck", "composite", "guide_channels", "pad_to_multiple"]
 
 
+#: prior channels: the 3-D biharmonic fill (the base the network corrects) and the 2-D (slice-wise) one; which is
+#: better depends on the slice thickness, so the network sees both.
+PRIOR_CHANNELS = 2
+
+
 def guide_channels(prior: bool, context_slices: int) -> int:
-    """Channels of an :class:`RFRNet` guide: none for the authors' network; else the prior fill (if ``prior``), the
-    slice's own hole, and an image and a hole channel for each of the ``2 * context_slices`` neighbouring slices."""
+    """Channels of an :class:`RFRNet` guide: none for the authors' network; else the two prior fills (if ``prior``),
+    the slice's own hole, and an image and a hole channel for each of the ``2 * context_slices`` neighbouring slices."""
     if not prior and context_slices <= 0:
         return 0
-    return int(bool(prior)) + 1 + 4 * int(context_slices)
+    return PRIOR_CHANNELS * int(bool(prior)) + 1 + 4 * int(context_slices)
 
 
 class Bottleneck(nn.Module):
@@ -107,14 +112,14 @@ class RFRNet(nn.Module):
             attention's temporaries; the result does not depend on it).
         width: feature channels of the head and tail (64 in the paper; the reasoning module's stages are 2x, 4x and
             8x as wide). Narrower networks fit a CPU budget.
-        prior: the network receives a classical fill of the hole (first guide channel) and predicts a correction
-            to it: the output is ``prior + out_conv(...)`` with ``out_conv`` initialised to zero, so an untrained
-            network returns the prior exactly.
+        prior: the network receives classical fills of the hole (the 3-D and the 2-D biharmonic fill, the first two
+            guide channels) and predicts a correction to the first: the output is ``prior + out_conv(...)`` with
+            ``out_conv`` initialised to zero, so an untrained network returns the 3-D biharmonic fill exactly.
         context_slices: 2.5D input: the ``k`` slices on each side of the slice to inpaint, each with its own hole,
             come as guide channels (see :func:`guide_channels`).
 
     The guide (``prior`` and/or ``context_slices``) is a tensor of :func:`guide_channels` channels passed as
-    ``forward(image, hole, guide)``, known at every pixel: ``[prior fill (if prior)] + [hole of the slice] +
+    ``forward(image, hole, guide)``, known at every pixel: ``[3-D prior fill, 2-D prior fill (if prior)] + [hole of the slice] +
     [neighbour image (its hole filled by the prior), neighbour hole] for each of the 2k neighbours (offsets -1, +1,
     -2, +2, ...)``. Its channels enter the head's and the tail's partial convolutions as valid everywhere, so with a guide
     the reasoning module's masks are complete after the head (the guide tells every pixel something) and the
