@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from rfr_inpaint.defaults import DEFAULT_CT_WINDOW, DEFAULT_PERCENTILES, HU_AIR_THRESHOLD
 from rfr_inpaint.guides import PRIOR_CONTEXT_SLICES, prior_fill, slice_guide
 from rfr_inpaint.transforms.holes3d import metal_holes_3d
 from rfr_inpaint.transforms.masks import strip_orientations
@@ -36,8 +37,6 @@ __all__ = ["BankRefresher", "GuidedPatchDataset", "PatchBankDataset", "HOLE_FAMI
 
 #: hole families of the training patches and their default probabilities.
 HOLE_FAMILIES: dict[str, float] = {"square": 0.35, "strip": 0.3, "metal": 0.35}
-# body threshold of a CT crop centre (HU), so that crops hold anatomy rather than air
-_BODY_HU = -500.0
 
 
 def load_volumes(datalist: str | os.PathLike, split: str, modalities: Sequence[str] = ("CT", "MR", "DRR")) -> list[dict]:
@@ -106,7 +105,7 @@ class GuidedPatchDataset(Dataset):
         context_slices: int = 2,
         two_d_fraction: float = 0.2,
         families: Mapping[str, float] | None = None,
-        ct_window: Sequence[float] = (-1024.0, 3071.0),
+        ct_window: Sequence[float] = DEFAULT_CT_WINDOW,
         deterministic: bool = False,
         seed: int = 0,
     ) -> None:
@@ -139,9 +138,9 @@ class GuidedPatchDataset(Dataset):
         if modality == "CT":
             lo, hi = float(ct_window[0]), float(ct_window[1])
             image = np.clip((array - lo) / (hi - lo), 0.0, 1.0)
-            body = array > _BODY_HU
+            body = array > HU_AIR_THRESHOLD  # crops centred on anatomy rather than air
         else:
-            lo, hi = np.percentile(array, [0.5, 99.5])
+            lo, hi = np.percentile(array, DEFAULT_PERCENTILES)
             image = np.clip((array - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
             body = image > 0.05
         spacing = tuple(volume.get("spacing", (1.0,) * array.ndim))
