@@ -445,6 +445,16 @@ def markdown(report: Mapping[str, Any]) -> str:
                 f"| {fam} | {g['n_cases']} | {b['against']} | {_fmt(g['methods'][b['against']]['psnr'], 2)} | "
                 f"{_fmt(g['methods']['rfr']['psnr'], 2)} | {_fmt(b['psnr_diff'], 2)} | {b['win_rate']:.2f} |"
             )
+    names = list(report["methods"])
+    lines += ["", "Hole PSNR (dB) by family, mean over cases (bold: the best classical method):", "",
+              "| family | cases | " + " | ".join(names) + " |", "| --- | --- |" + " --- |" * len(names)]
+    for fam, g in groups.items():
+        cells = []
+        for m in names:
+            mean = g["methods"][m]["psnr"]["mean"]
+            cell = "-" if mean is None else f"{mean:.2f}"
+            cells.append(f"**{cell}**" if m == g.get("best_classical") else cell)
+        lines.append(f"| {fam} | {g['n_cases']} | " + " | ".join(cells) + " |")
     lines += ["", "| family | method | SSIM | PSNR dB | RMSE | MAE HU | s / case |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
     for fam, g in groups.items():
