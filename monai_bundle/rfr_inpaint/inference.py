@@ -443,11 +443,11 @@ class RFRInpainter:
 
     @property
     def context_slices(self) -> int:
-        """Slices beyond the hole that a guided network reads: its neighbours, and those of the 3-D prior."""
+        """Slices beyond the hole that a guided network reads: its neighbours, and those of the 3-D prior (which
+        also fills the neighbours' holes, so it is read without a prior channel too)."""
         if not self.guided:
             return 0
-        prior_reach = PRIOR_CONTEXT_SLICES if getattr(self.network, "prior", False) else 0
-        return max(int(getattr(self.network, "context_slices", 0)), prior_reach)
+        return max(int(getattr(self.network, "context_slices", 0)), PRIOR_CONTEXT_SLICES)
 
     @torch.inference_mode()
     def predict(self, images: torch.Tensor, holes: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
