@@ -311,12 +311,22 @@ class PatchBankDataset(Dataset):
         num_samples: length per epoch (samples drawn at random from the bank); ``None``: the bank's size, in order
             and without augmentation (validation).
         augment: apply a random flip / quarter turn.
+        crop: train on random ``crop`` x ``crop`` windows of the patches that hold hole pixels (a smaller window costs
+            proportionally less per step; the guide was computed on the whole patch, as inference computes it on the
+            whole slice); ``None`` keeps the patches whole.
     """
 
-    def __init__(self, bank_dir: str | os.PathLike, num_samples: int | None = None, augment: bool = True) -> None:
+    def __init__(
+        self,
+        bank_dir: str | os.PathLike,
+        num_samples: int | None = None,
+        augment: bool = True,
+        crop: int | None = None,
+    ) -> None:
         self.bank_dir = Path(bank_dir)
         self.num_samples = num_samples
         self.augment = augment
+        self.crop = None if crop is None else int(crop)
         self.refresh()
 
     def refresh(self) -> None:
@@ -330,6 +340,17 @@ class PatchBankDataset(Dataset):
                 for key in parts:
                     parts[key].append(data[key])
         self.arrays = {key: np.concatenate(v) for key, v in parts.items()}
+
+    def _window(self, i: int, rng: np.random.Generator) -> tuple[slice, slice]:
+        """A random crop window of sample ``i`` around one of its hole pixels."""
+        hole = self.arrays["hole"][i][0]
+        h, w = hole.shape
+        c = min(self.crop, h, w)  # type: ignore[type-var]
+        ys, xs = np.nonzero(hole)
+        k = int(rng.integers(ys.size))
+        y0 = int(np.clip(ys[k] - rng.integers(c // 4, 3 * c // 4), 0, h - c))
+        x0 = int(np.clip(xs[k] - rng.integers(c // 4, 3 * c // 4), 0, w - c))
+        return slice(y0, y0 + c), slice(x0, x0 + c)
 
     @property
     def bank_size(self) -> int:
@@ -346,9 +367,12 @@ class PatchBankDataset(Dataset):
             rng = np.random.default_rng()
             i = int(rng.integers(self.bank_size))
             turns, flip = (int(rng.integers(4)), bool(rng.integers(2))) if self.augment else (0, False)
+        window = (slice(None), slice(None))
+        if self.crop is not None and self.num_samples is not None:
+            window = self._window(i, rng)
         out = {}
         for key in ("image", "hole", "guide"):
-            x = self.arrays[key][i].astype(np.float32)
+            x = self.arrays[key][i][(slice(None), *window)].astype(np.float32)
             x = np.rot90(x, turns, axes=(-2, -1))
             if flip:
                 x = x[..., ::-1]
