@@ -27,7 +27,7 @@ from RFRInpaintLib import ensure_rfr_inpaint_importable
 from RFRInpaintLib.logic import METHODS, SLICE_AXES, InpaintOptions, InpaintResult, RFRInpaintProcessor
 
 ensure_rfr_inpaint_importable()
-from rfr_inpaint.defaults import MASK_MARGIN_MM, THRESHOLD_MARGIN_MM  # noqa: E402 (imports nothing else)
+from rfr_inpaint.defaults import DEFAULT_METHOD, MASK_MARGIN_MM, THRESHOLD_MARGIN_MM  # noqa: E402 (imports nothing)
 
 
 #
@@ -75,7 +75,8 @@ class RFRInpaintParameterNode:
     marginMm - dilation of the region in mm (set to the source's default when the source changes: none around a
         segment, which is inpainted as drawn; THRESHOLD_MARGIN_MM around the metal threshold).
     sliceAxis - plane of the 2D slices given to the inpainter.
-    method / modelPath / device - inpainting method, RFR-Net model file or bundle folder, compute device.
+    method / modelPath / device - inpainting method (default: the package's DEFAULT_METHOD), RFR-Net model file or
+        bundle folder (empty: the shipped model), compute device.
     runInSubprocess - run in a PythonSlicer child process (responsive GUI, immediate cancel).
     serverUrl - run on a MONAI Label server of the RFR Inpaint app (its model serves rfr); empty: run here.
     inPlace - overwrite the input (original kept hidden) instead of writing outputVolume.
@@ -88,7 +89,7 @@ class RFRInpaintParameterNode:
     metalThresholdHU: Annotated[float, WithinRange(-1024.0, 30000.0)] = 2500.0
     marginMm: Annotated[float, WithinRange(0.0, 50.0)] = THRESHOLD_MARGIN_MM  # no segment at first: the threshold
     sliceAxis: Annotated[str, Choice(list(SLICE_AXES))] = "axial"
-    method: Annotated[str, Choice(list(METHODS))] = "biharmonic"
+    method: Annotated[str, Choice(list(METHODS))] = DEFAULT_METHOD
     modelPath: pathlib.Path
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
     runInSubprocess: bool = False
@@ -101,6 +102,17 @@ def _modelPath(node: RFRInpaintParameterNode) -> str | None:
     """The model file of the parameter node, or None when the path field is empty."""
     path = str(node.modelPath) if node.modelPath is not None else ""
     return path if path not in ("", ".") else None
+
+
+def _hasShippedModel() -> bool:
+    """Whether the project's shipped RFR-Net model is there (method rfr then needs no model file)."""
+    from rfr_inpaint.locations import shipped_model_path
+
+    try:
+        shipped_model_path()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def optionsFromParameterNode(node: RFRInpaintParameterNode) -> InpaintOptions:
@@ -205,8 +217,12 @@ class RFRInpaintWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _checkCanApply(self, caller=None, event=None) -> None:
         node = self._parameterNode
-        # on a server, the server's model serves rfr
-        ready = bool(node and node.inputVolume and (node.method != "rfr" or _modelPath(node) or node.serverUrl.strip()))
+        # on a server, the server's model serves rfr; here, a model file or the shipped model
+        ready = bool(
+            node
+            and node.inputVolume
+            and (node.method != "rfr" or _modelPath(node) or node.serverUrl.strip() or _hasShippedModel())
+        )
         self.ui.applyButton.enabled = ready
         self.ui.applyButton.toolTip = (
             _("Inpaint the region") if ready else _("Select an input volume (and a model file for the RFR method)")

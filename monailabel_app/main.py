@@ -6,8 +6,9 @@ Start (from the repository root; see ``docs/monailabel.md``)::
         [--conf model PATH] [--conf device auto|cpu|cuda]
 
 Each method of :data:`rfr_inpaint.inpainters.METHODS` is a MONAI Label model (``POST /infer/<method>``); ``rfr`` is
-offered when a model is available: ``--conf model`` (an RFR-Net checkpoint or bundle folder), else the bundle's
-shipped ``monai_bundle/models/model.pt`` when present.
+offered when a model is available: ``--conf model`` (an RFR-Net checkpoint or bundle folder), else the project's
+shipped model when present (:func:`rfr_inpaint.locations.shipped_model_path`, which also looks in this repository's
+``monai_bundle/``).
 
 Where files may come from: a request names its image either by uploading it (``file``) or by the id of a study of
 the studies folder, and its hole by uploading a ``label``; no request parameter can name any other server-side path.
@@ -30,19 +31,30 @@ from lib.infers.inpaint import CLIENT_KEYS, PARAMETERS, InpaintTask, RequestErro
 from monailabel.datastore.local import LocalDatastore
 from monailabel.interfaces.app import MONAILabelApp
 from monailabel.interfaces.tasks.infer_v2 import InferTask
+from rfr_inpaint.defaults import SHIPPED_MODEL
 from rfr_inpaint.inpainters import METHODS
+from rfr_inpaint.locations import shipped_model_path
 
 logger = logging.getLogger(__name__)
 
 #: keys the MONAI Label infer endpoint itself puts in a request
 _ENDPOINT_KEYS = ("model", "image", "label")
-#: the bundle's shipped model, relative to the repository root (the app folder's parent)
-SHIPPED_MODEL = Path("monai_bundle") / "models" / "model.pt"
+#: the source's bundle folder, relative to the repository root (the app folder's parent)
+_SOURCE_BUNDLE = "monai_bundle"
 
 
 def _inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
     real, root = os.path.realpath(path), os.path.realpath(folder)
     return os.path.commonpath([real, root]) == root
+
+
+def _shipped_model(app_dir: str | os.PathLike) -> Path | None:
+    """The project's shipped model (also looked for in this repository's bundle folder), or None when absent."""
+    try:
+        return shipped_model_path(extra_dirs=[Path(app_dir).resolve().parent / _SOURCE_BUNDLE])
+    except FileNotFoundError as e:
+        logger.info("%s", e)
+        return None
 
 
 class RFRInpaintApp(MONAILabelApp):
@@ -62,8 +74,7 @@ class RFRInpaintApp(MONAILabelApp):
         model = conf.get("model")
         if model is not None and not Path(model).exists():
             raise FileNotFoundError(f"--conf model {model}: RFR-Net model file or bundle folder not found")
-        shipped = Path(app_dir).resolve().parent / SHIPPED_MODEL
-        self.model_path = Path(model).resolve() if model else (shipped if shipped.is_file() else None)
+        self.model_path = Path(model).resolve() if model else _shipped_model(app_dir)
         self.device = conf.get("device", "auto")
         # MONAI Label's infer endpoint writes uploads to tempfile's folder; a private one keeps patients' images out
         # of the shared /tmp and tells uploads apart from every other server path

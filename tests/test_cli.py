@@ -10,6 +10,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
+from rfr_inpaint import locations
 from rfr_inpaint.cli import EXIT_CODES, main
 from rfr_inpaint.data.synthetic import insert_metal, synthetic_ct_slice, synthetic_ct_volume
 from rfr_inpaint.image_io import read_image, write_dicom_series
@@ -273,8 +274,11 @@ def test_never_overwrites_without_permission(tmp_path, ct):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.nii.gz", "metal.nii.gz", "out.nii.gz"]  # no temp left
 
 
-def test_failures_have_distinct_exit_codes_and_one_line_messages(tmp_path, ct, capsys):
+def test_failures_have_distinct_exit_codes_and_one_line_messages(tmp_path, ct, capsys, monkeypatch):
     _, with_metal, metal = ct
+    # no shipped model anywhere the command looks (the current folder, the package's folder)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(locations, "package_bundle_dir", lambda: tmp_path)
     _write_nifti(with_metal, tmp_path / "ct.nii.gz")
     _write_nifti(metal.astype(np.uint8), tmp_path / "metal.nii.gz")
     _write_nifti(metal.astype(np.uint8), tmp_path / "other_grid.nii.gz", spacing=(2.0, 1.5, 1.5))
@@ -320,7 +324,7 @@ def test_failures_have_distinct_exit_codes_and_one_line_messages(tmp_path, ct, c
             "model",
             "broken.pt: ",
         ),
-        ([*ok_io, "--output", str(tmp_path / "o.nii.gz")], "usage", "--method rfr needs --model"),
+        ([*ok_io, "--output", str(tmp_path / "o.nii.gz")], "model", "no shipped RFR-Net model: models/model.pt"),
         (
             [
                 *ok_io,
@@ -462,7 +466,7 @@ def test_rfr_mode_and_context_options_reach_the_inpainter(tmp_path, ct):
 
 
 @pytest.mark.parametrize("fmt", ["nii.gz", "nrrd", "dicom", "png"])
-def test_biharmonic3d_end_to_end(tmp_path, ct, fmt, capsys):
+def test_biharmonic3d_end_to_end(tmp_path, ct, fmt, capsys, monkeypatch):
     from rfr_inpaint.baselines import Biharmonic3DInpainter, BiharmonicInpainter
     from rfr_inpaint.inpainters import CLASSICAL_METHODS
     from rfr_inpaint.transforms.intensity import CTWindow
@@ -509,6 +513,9 @@ def test_biharmonic3d_end_to_end(tmp_path, ct, fmt, capsys):
         flat, _ = inpaint_volume(src.array, hole, BiharmonicInpainter(), spacing=src.spacing_numpy, margin_mm=2.0,
                                  intensity=window)  # fmt: skip
         assert not np.array_equal(out.array, flat)
-    # the method list of the usage error comes from the package's one list
-    assert main(["--image", str(image_path), *region, "--output", str(tmp_path / "x.nrrd"), "--quiet"]) == 2
+    # the method list of the no-model error comes from the package's one list
+    monkeypatch.chdir(tmp_path)  # no shipped model where it is looked for
+    monkeypatch.setattr(locations, "package_bundle_dir", lambda: tmp_path)
+    code = main(["--image", str(image_path), *region, "--output", str(tmp_path / "x.nrrd"), "--quiet"])
+    assert code == EXIT_CODES["model"]
     assert f"({', '.join(CLASSICAL_METHODS)})" in capsys.readouterr().err

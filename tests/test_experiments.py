@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from _bundle_helpers import BUNDLE_DIR
 from PIL import Image
-from rfr_inpaint import experiments
+from rfr_inpaint import experiments, locations
 from rfr_inpaint.experiments import (
     BUNDLE_CONFIG_FILES,
     expand_grid,
@@ -66,11 +66,11 @@ def test_bundle_folder_of_a_regular_install(tmp_path: Path, monkeypatch, capsys)
     """Installed without the source tree: the package alone in site-packages, the bundle folder somewhere else."""
     site = tmp_path / "site-packages" / "rfr_inpaint"
     site.mkdir(parents=True)
-    monkeypatch.setattr(experiments, "__file__", str(site / "experiments.py"))
+    monkeypatch.setattr(locations, "__file__", str(site / "locations.py"))
     elsewhere = tmp_path / "work"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    with pytest.raises(FileNotFoundError, match=r"pass --bundle_dir; looked at .*work \(configs/ lacks train.json"):
+    with pytest.raises(FileNotFoundError, match=r"--bundle_dir; looked at .*work \(lacks configs/train.json"):
         find_bundle_dir()
     spec = _write(tmp_path / "spec.json", {"grid": {"kind": "square"}})
     assert main([str(spec)]) == 2 and "no MONAI bundle folder found" in capsys.readouterr().err
@@ -85,7 +85,7 @@ def test_bundle_folder_of_a_regular_install(tmp_path: Path, monkeypatch, capsys)
     monkeypatch.chdir(bundle)
     assert find_bundle_dir() == bundle  # run from the bundle folder
     monkeypatch.chdir(elsewhere)
-    monkeypatch.setattr(experiments, "__file__", str(BUNDLE_DIR / "rfr_inpaint" / "experiments.py"))
+    monkeypatch.setattr(locations, "__file__", str(BUNDLE_DIR / "rfr_inpaint" / "locations.py"))
     assert find_bundle_dir() == BUNDLE_DIR.resolve()  # a source checkout / editable install: the package's folder
 
 

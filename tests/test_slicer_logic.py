@@ -244,11 +244,15 @@ def test_cancel_leaves_the_scene_unchanged(ct):
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(volume), with_metal)
 
 
-def test_bad_requests_are_refused(ct):
+def test_bad_requests_are_refused(ct, tmp_path, monkeypatch):
+    from rfr_inpaint import locations
+
     _, with_metal, _ = ct
     scene, volume = _scene_with_volume(with_metal)
     processor = RFRInpaintProcessor()
-    with pytest.raises(ValueError, match="needs a model file"):
+    monkeypatch.chdir(tmp_path)  # no shipped model where it is looked for
+    monkeypatch.setattr(locations, "package_bundle_dir", lambda: tmp_path)
+    with pytest.raises(ValueError, match="needs a model file .*no shipped RFR-Net model"):
         processor.process(volume, InpaintOptions(method="rfr"))
     with pytest.raises(ValueError, match="unknown method"):
         processor.process(volume, InpaintOptions(method="magic"))

@@ -27,7 +27,9 @@ import numpy as np
 from RFRInpaintLib import ensure_rfr_inpaint_importable
 
 ensure_rfr_inpaint_importable()
-# the package's one list of methods (rfr_inpaint.inpainters imports NumPy only: no PyTorch / MONAI at module load)
+# the package's one list of methods and default method (rfr_inpaint.inpainters imports NumPy only, defaults nothing:
+# no PyTorch / MONAI at module load)
+from rfr_inpaint.defaults import DEFAULT_METHOD  # noqa: E402
 from rfr_inpaint.inpainters import METHODS  # noqa: E402
 
 __all__ = [
@@ -67,9 +69,11 @@ class InpaintOptions:
             (``rfr_inpaint.defaults``: none around a segment, which is inpainted as drawn; 1 mm around a metal
             threshold, whose streaks and partial-volume voxels surround the metal).
         sliceAxis: ``axial`` (default), ``coronal``, ``sagittal``, ``K``, ``J``, ``I`` or a NumPy axis.
-        method: one of :data:`METHODS` (the package's list): ``rfr`` (needs ``modelPath``) or a classical method;
-            ``biharmonic3d`` fills the region in 3D, the others slice by slice.
-        modelPath: RFR-Net checkpoint or MONAI bundle folder.
+        method: one of :data:`METHODS` (the package's list; default ``rfr_inpaint.defaults.DEFAULT_METHOD``):
+            ``rfr`` (RFR-Net) or a classical method; ``biharmonic3d`` fills the region in 3D, the others slice by
+            slice.
+        modelPath: RFR-Net checkpoint or MONAI bundle folder; None: the project's shipped model
+            (``rfr_inpaint.locations.shipped_model_path``).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         inPlace: replace the input's voxels (the original is kept in a hidden node) instead of a new volume.
         outputVolume: existing volume to receive the result (new-volume mode); None creates
@@ -93,7 +97,7 @@ class InpaintOptions:
     metalThresholdHU: float | None = None
     marginMm: float | None = None
     sliceAxis: str | int = "axial"
-    method: str = "biharmonic"
+    method: str = DEFAULT_METHOD
     modelPath: str | None = None
     device: str = "auto"
     inPlace: bool = False
@@ -251,6 +255,22 @@ def holeFromThreshold(volumeNode: Any, thresholdHU: float | None = None) -> np.n
     return metal_mask(slicer.util.arrayFromVolume(volumeNode), threshold)
 
 
+def _rfrModelPath(options: InpaintOptions) -> str:
+    """The RFR-Net model of a run here: ``options.modelPath``, else the project's shipped model.
+
+    Raises:
+        ValueError: no model file given and no shipped model (the message names the folders looked at).
+    """
+    if options.modelPath:
+        return str(options.modelPath)
+    from rfr_inpaint.locations import shipped_model_path
+
+    try:
+        return str(shipped_model_path())
+    except FileNotFoundError as e:
+        raise ValueError(f"method 'rfr' needs a model file (RFR-Net checkpoint or MONAI bundle folder): {e}") from e
+
+
 class RFRInpaintProcessor:
     """Runs the inpainting of a volume node; the Slicer module's logic delegates to it.
 
@@ -283,7 +303,8 @@ class RFRInpaintProcessor:
             the :class:`InpaintResult`.
 
         Raises:
-            ValueError: missing / non-scalar input, unknown segment, bad axis or method, RFR without a model.
+            ValueError: missing / non-scalar input, unknown segment, bad axis or method, RFR without a model file
+                and no shipped model.
             rfr_inpaint.volume.InpaintingCancelled: ``cancel()`` returned True.
         """
         ensure_rfr_inpaint_importable()
@@ -314,14 +335,14 @@ class RFRInpaintProcessor:
         _checkScalarVolume(inputVolume)
         if options.method not in METHODS:
             raise ValueError(f"unknown method {options.method!r}; choose one of {', '.join(METHODS)}")
-        if options.method == "rfr" and not options.modelPath and not options.serverUrl:
-            raise ValueError("method 'rfr' needs a model file (RFR-Net checkpoint or MONAI bundle folder)")
         from rfr_inpaint.defaults import INTENSITY_MODES
 
         if options.intensity not in INTENSITY_MODES:
             raise ValueError(
                 f"unknown intensity mapping {options.intensity!r}; choose one of {', '.join(INTENSITY_MODES)}"
             )
+        if options.method == "rfr" and not options.serverUrl:
+            _rfrModelPath(options)  # the shipped model when none is given: refused now if there is none
 
     @staticmethod
     def _loadVolume(inputVolume: Any) -> np.ndarray:
@@ -364,15 +385,14 @@ class RFRInpaintProcessor:
         from rfr_inpaint.volume import inpaint_volume
 
         isRFR = options.method == "rfr"
-        mapping = resolve_intensity(
-            options.intensity, model_path=options.modelPath if isRFR else None, window=self._window(options)
-        )
+        modelPath = _rfrModelPath(options) if isRFR else None
+        mapping = resolve_intensity(options.intensity, model_path=modelPath, window=self._window(options))
         factory = self.inpainterFactory
         if factory is None:
             from rfr_inpaint.inpainters import get_inpainter as factory
         inpainter = factory(
             options.method,
-            model_path=options.modelPath if isRFR else None,
+            model_path=modelPath,
             device=options.device,
             **({"batch_size": options.batchSize} if isRFR else {}),
         )
@@ -408,7 +428,7 @@ class RFRInpaintProcessor:
                 hole,
                 spacing,
                 method=options.method,
-                model_path=options.modelPath if options.method == "rfr" else None,
+                model_path=_rfrModelPath(options) if options.method == "rfr" else None,
                 axis=axis,
                 margin_mm=marginMm,
                 device=options.device,

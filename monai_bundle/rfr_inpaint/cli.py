@@ -2,8 +2,10 @@
 
 Example::
 
-    rfr-inpaint --image ct.nii.gz --mask metal.nii.gz --output ct_inpainted.nii.gz --method rfr --model model.pt
+    rfr-inpaint --image ct.nii.gz --mask metal.nii.gz --output ct_inpainted.nii.gz      # the shipped RFR-Net
+    rfr-inpaint --image ct.nii.gz --mask metal.nii.gz --output out.nii.gz --method rfr --model model.pt
     rfr-inpaint --image dicom_series/ --metal-threshold 2500 --output inpainted_series/ --method biharmonic
+    rfr-inpaint --image ct.nii.gz --metal-threshold 2500 --output out.nii.gz --preview before_after.png
 
 Every failure ends with one line ``rfr-inpaint: error: <file>: <problem>`` on stderr and a distinct exit code
 (:data:`EXIT_CODES`); see ``docs/cli.md``.
@@ -51,10 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     from rfr_inpaint.defaults import (
         DEFAULT_CT_WINDOW,
         DEFAULT_INTENSITY_MODE,
+        DEFAULT_METHOD,
         DEFAULT_PERCENTILES,
         HU_AIR_THRESHOLD,
         INTENSITY_MODES,
         MASK_MARGIN_MM,
+        SHIPPED_MODEL,
         THRESHOLD_MARGIN_MM,
     )
     from rfr_inpaint.inpainters import METHODS
@@ -80,12 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, help="output file or DICOM folder (format from the name)")
     parser.add_argument(
         "--method",
-        default="rfr",
+        default=DEFAULT_METHOD,
         choices=METHODS,
-        help="inpainting method (default: rfr); biharmonic3d fills the hole in 3D from the neighbouring slices too, "
-        "the others slice by slice",
+        help=f"inpainting method (default: {DEFAULT_METHOD}); biharmonic3d fills the hole in 3D from the neighbouring "
+        "slices too, the others slice by slice",
     )
-    parser.add_argument("--model", type=Path, help="RFR-Net checkpoint or MONAI bundle folder (method rfr)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help=f"RFR-Net checkpoint or MONAI bundle folder (method rfr; default: the shipped model, {SHIPPED_MODEL} of "
+        "the bundle folder: the current folder when it is one, else monai_bundle/ of the source)",
+    )
     parser.add_argument(
         "--axis",
         type=int,
@@ -129,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--context", type=int, default=16, help="rfr --mode roi: known context around each hole, in pixels (default 16)"
+    )
+    parser.add_argument(
+        "--preview",
+        type=Path,
+        metavar="FILE.png",
+        help="also write a PNG of the most affected slice: before (hole outlined), after, and after - before",
     )
     parser.add_argument("--in-place", action="store_true", help="write the result over the input image")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -174,7 +189,7 @@ def _same_path(a: Path, b: Path) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out one ``rfr-inpaint`` call: resolve the output, load the inputs, build the hole, build the method,
-    inpaint, write. Everything that can be checked without reading data is checked first.
+    inpaint, write (and ``--preview``). Everything that can be checked without reading data is checked first.
 
     Args:
         args: parsed arguments (see :func:`build_parser`).
@@ -187,15 +202,19 @@ def run(args: argparse.Namespace) -> int:
     """
     output, out_format = _resolve_output(args)
     _check_options(args)
+    _resolve_model(args)
     image = _load_image(args, output, out_format)
     hole = _build_hole(args, image)
     inpainter, intensity = _build_method(args, hole)
     start = time.perf_counter()
     result = _inpaint(args, image, hole, inpainter, intensity, output)
     _write(args, image, result, output)
-    _emit(args, {"event": "done", "output": str(output), "seconds": round(time.perf_counter() - start, 3)})
+    _write_preview(args, image, result, hole)
+    done = {"event": "done", "output": str(output), "seconds": round(time.perf_counter() - start, 3)}
+    _emit(args, {**done, "preview": str(args.preview)} if args.preview is not None else done)
     if not args.quiet and args.progress != "json":
-        print(f"rfr-inpaint: wrote {output}", file=sys.stderr)
+        for path in (output, args.preview) if args.preview is not None else (output,):
+            print(f"rfr-inpaint: wrote {path}", file=sys.stderr)
     return EXIT_CODES["ok"]
 
 
@@ -229,14 +248,28 @@ def _check_options(args: argparse.Namespace) -> None:
         raise CLIError("usage", f"--batch-size must be >= 1, got {args.batch_size}")
     if args.method != "rfr" and args.model is not None:
         raise CLIError("usage", f"--model is only used by --method rfr, not {args.method}")
-    if args.method == "rfr" and args.model is None:
-        from rfr_inpaint.inpainters import CLASSICAL_METHODS
+    if args.preview is not None:
+        if args.preview.suffix.lower() != ".png":
+            raise CLIError("usage", f"{args.preview}: --preview writes a PNG image; name it *.png")
+        if _same_path(args.preview, args.image) or (args.output is not None and _same_path(args.preview, args.output)):
+            raise CLIError("output", f"{args.preview}: --preview must not be the input or the output")
+        if args.preview.exists() and not args.overwrite:
+            raise CLIError("output", f"{args.preview}: preview exists; use --overwrite to replace it")
 
+
+def _resolve_model(args: argparse.Namespace) -> None:
+    """``--method rfr`` without ``--model``: the shipped model (``args.model`` set to it), before any data is read."""
+    if args.method != "rfr" or args.model is not None:
+        return
+    from rfr_inpaint.inpainters import CLASSICAL_METHODS
+    from rfr_inpaint.locations import shipped_model_path
+
+    try:
+        args.model = shipped_model_path()
+    except FileNotFoundError as e:
         raise CLIError(
-            "usage",
-            "--method rfr needs --model FILE (an RFR-Net checkpoint or bundle folder); "
-            f"or choose a classical --method ({', '.join(CLASSICAL_METHODS)})",
-        )
+            "model", f"{_one_line(e)} (--model), or choose a classical --method ({', '.join(CLASSICAL_METHODS)})"
+        ) from e
 
 
 def _load_image(args: argparse.Namespace, output: Path, out_format: str) -> Any:
@@ -342,6 +375,22 @@ def _write(args: argparse.Namespace, image: Any, result: np.ndarray, output: Pat
         raise CLIError("output", _one_line(e)) from e
     except (ImageIOError, OSError) as e:
         raise CLIError("write", f"{output}: cannot be written: {_one_line(e)}") from e
+
+
+def _write_preview(args: argparse.Namespace, image: Any, result: np.ndarray, hole: np.ndarray) -> None:
+    """``--preview``: the before / after / difference PNG of the most affected slice (atomically)."""
+    if args.preview is None:
+        return
+    from rfr_inpaint.preview import write_preview
+
+    try:
+        write_preview(
+            args.preview, image.array, result, hole, axis=args.axis, title=args.method, overwrite=args.overwrite
+        )
+    except FileExistsError as e:
+        raise CLIError("output", _one_line(e)) from e
+    except (ValueError, OSError) as e:
+        raise CLIError("write", f"{args.preview}: cannot be written: {_one_line(e)}") from e
 
 
 class _Progress:

@@ -8,6 +8,8 @@ program can read the defaults without loading PyTorch or MONAI (the command's ar
 from __future__ import annotations
 
 __all__ = [
+    "DEFAULT_METHOD",
+    "SHIPPED_MODEL",
     "INTENSITY_MODES",
     "DEFAULT_INTENSITY_MODE",
     "DEFAULT_CT_WINDOW",
@@ -15,7 +17,15 @@ __all__ = [
     "HU_AIR_THRESHOLD",
     "MASK_MARGIN_MM",
     "THRESHOLD_MARGIN_MM",
+    "SOFT_TISSUE_WINDOW_HU",
 ]
+
+#: the inpainting method of the ``rfr-inpaint`` command and of the 3D Slicer module when none is chosen: the one the
+#: benchmark on held-out real CT volumes ranks best (``docs/accuracy.md``).
+DEFAULT_METHOD = "rfr"
+#: the RFR-Net model the project ships, relative to the MONAI bundle folder (found by
+#: :func:`rfr_inpaint.locations.shipped_model_path`); method ``rfr`` uses it when no model is given.
+SHIPPED_MODEL = "models/model.pt"
 
 #: names of the intensity mappings to [0, 1] (:func:`rfr_inpaint.transforms.intensity.get_intensity_transform`):
 #: ``auto`` (decided from the image, or the mapping a model's bundle records), ``ct`` (a Hounsfield window),
@@ -34,3 +44,7 @@ HU_AIR_THRESHOLD = -500.0
 MASK_MARGIN_MM = 0.0
 #: margin (mm) added around a metal threshold's mask: streaks and partial-volume voxels surround the metal.
 THRESHOLD_MARGIN_MM = 1.0
+
+#: display window (HU) of CT in pictures (``rfr-inpaint --preview``, the README figure): soft tissue, W 400 / L 40,
+#: where a fill's errors show; lungs and metal saturate.
+SOFT_TISSUE_WINDOW_HU: tuple[float, float] = (-160.0, 240.0)

@@ -58,6 +58,7 @@ from monai.bundle import ConfigParser, ConfigWorkflow
 
 from rfr_inpaint.evaluation import check_baselines
 from rfr_inpaint.handlers import read_history
+from rfr_inpaint.locations import search_bundle_dirs
 from rfr_inpaint.safe_io import atomic_path
 
 __all__ = [
@@ -104,10 +105,10 @@ def _missing_configs(folder: Path) -> list[str]:
 def find_bundle_dir(bundle_dir: str | os.PathLike | None = None) -> Path:
     """The MONAI bundle folder whose ``configs/`` the experiments run.
 
-    Looked for in this order: ``bundle_dir`` when given (and only there); the current folder (MONAI's convention:
-    bundle commands run from the bundle's root); the folder that holds this package, which is the bundle itself in a
-    source checkout or an editable install. A regular install holds the package only, so there the bundle folder is
-    the current one or ``bundle_dir``.
+    ``bundle_dir`` when given (and only there); else the first folder of
+    :func:`rfr_inpaint.locations.bundle_dir_candidates` (the current folder, MONAI's convention, then the folder that
+    holds this package, the bundle itself in a source checkout or an editable install) that holds the configs. A
+    regular install holds the package only, so there the bundle folder is the current one or ``bundle_dir``.
 
     Args:
         bundle_dir: the bundle folder, or None to look for it.
@@ -125,16 +126,13 @@ def find_bundle_dir(bundle_dir: str | os.PathLike | None = None) -> Path:
         if missing:
             raise FileNotFoundError(f"{folder}: not a bundle folder: configs/ lacks {', '.join(missing)}")
         return folder
-    looked = []
-    for folder in (Path.cwd(), Path(__file__).resolve().parents[1]):
-        missing = _missing_configs(folder)
-        if not missing:
-            return folder
-        looked.append(f"{folder} (configs/ lacks {', '.join(missing)})")
-    raise FileNotFoundError(
-        "no MONAI bundle folder found: run from the bundle folder (monai_bundle/ of the source) or pass --bundle_dir; "
-        "looked at " + "; ".join(looked)
-    )
+    found, looked = search_bundle_dirs([f"configs/{name}" for name in BUNDLE_CONFIG_FILES])
+    if found is None:
+        raise FileNotFoundError(
+            "no MONAI bundle folder found: run from the bundle folder (monai_bundle/ of the source) or pass "
+            "--bundle_dir; looked at " + "; ".join(looked)
+        )
+    return found
 
 
 def load_spec(path: str | os.PathLike) -> dict[str, Any]:

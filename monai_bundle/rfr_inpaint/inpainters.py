@@ -4,7 +4,8 @@ Every inpainter follows the interface of ``docs/architecture.md``::
 
     inpainter(images: (N, H, W) float32 in [0, 1], holes: (N, H, W) bool) -> (N, H, W) float32, composited
 
-Methods: ``rfr`` (RFR-Net, needs a model file or a bundle folder), ``biharmonic``, ``biharmonic3d`` (sees the
+Methods: ``rfr`` (RFR-Net: a model file or a bundle folder, by default the shipped model of
+:func:`rfr_inpaint.locations.shipped_model_path`), ``biharmonic``, ``biharmonic3d`` (sees the
 volume), ``telea``, ``ns`` (Navier-Stokes) and ``mean`` (classical baselines of :mod:`rfr_inpaint.baselines`, no model
 needed). An inpainter with ``volumetric = True`` is called on consecutive slices (see
 :func:`rfr_inpaint.volume.inpaint_volume`).
@@ -33,24 +34,31 @@ CLASSICAL_METHODS: tuple[str, ...] = ("biharmonic", "biharmonic3d", "telea", "ns
 METHODS: tuple[str, ...] = ("rfr", *CLASSICAL_METHODS)
 
 
-def resolve_model_path(model_path: str | os.PathLike) -> Path:
-    """The checkpoint file of ``model_path``: the file itself, or ``models/model.pt`` of a MONAI bundle folder.
+def resolve_model_path(model_path: str | os.PathLike | None = None) -> Path:
+    """The checkpoint file of ``model_path``: the file itself, or ``models/model.pt`` of a MONAI bundle folder; None
+    gives the project's shipped model (:func:`rfr_inpaint.locations.shipped_model_path`).
 
     Args:
-        model_path: a checkpoint file or a bundle folder.
+        model_path: a checkpoint file, a bundle folder, or None.
 
     Returns:
         path of an existing checkpoint file.
 
     Raises:
-        FileNotFoundError: no checkpoint there.
+        FileNotFoundError: no checkpoint there (for None: the folders looked at, named).
     """
+    if model_path is None:
+        from rfr_inpaint.locations import shipped_model_path
+
+        return shipped_model_path()
+    from rfr_inpaint.defaults import SHIPPED_MODEL
+
     path = Path(model_path)
     if path.is_dir():
-        for candidate in (path / "models" / "model.pt", path / "model.pt"):
+        for candidate in (path / SHIPPED_MODEL, path / Path(SHIPPED_MODEL).name):
             if candidate.is_file():
                 return candidate
-        raise FileNotFoundError(f"{path}: bundle folder without models/model.pt")
+        raise FileNotFoundError(f"{path}: bundle folder without {SHIPPED_MODEL}")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: model file not found")
     return path
@@ -67,8 +75,8 @@ def get_inpainter(
     Args:
         method: one of :data:`METHODS` (case-insensitive): ``rfr``, ``biharmonic``, ``biharmonic3d`` (volumetric),
             ``telea``, ``ns`` or ``mean``.
-        model_path: RFR-Net checkpoint (``rfr_inpaint.networks.load_network`` format) or bundle folder; required for
-            ``rfr``, refused for the classical methods.
+        model_path: RFR-Net checkpoint (``rfr_inpaint.networks.load_network`` format) or bundle folder for ``rfr``
+            (None: the shipped model, :func:`resolve_model_path`); refused for the classical methods.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``...; used by ``rfr`` only.
         options: keyword arguments of the method's class (e.g. ``batch_size`` for
             :class:`rfr_inpaint.inference.RFRInpainter`, ``radius`` for Telea / Navier-Stokes).
@@ -77,15 +85,13 @@ def get_inpainter(
         the inpainter callable.
 
     Raises:
-        ValueError: unknown method, missing model for ``rfr``, or a model given to a classical method.
-        FileNotFoundError: the model file does not exist.
+        ValueError: unknown method, or a model given to a classical method.
+        FileNotFoundError: the model file does not exist (or, with no model, no shipped model was found).
     """
     name = str(method).lower()
     if name not in METHODS:
         raise ValueError(f"unknown inpainting method {method!r}; choose one of {', '.join(METHODS)}")
     if name == "rfr":
-        if model_path is None:
-            raise ValueError("method 'rfr' needs a model file (--model / model_path): an RFR-Net checkpoint or bundle")
         from rfr_inpaint.inference import RFRInpainter
         from rfr_inpaint.networks import load_network
 
