@@ -53,7 +53,7 @@ def test_evaluate_json_is_the_current_merge_of_train_and_overrides(tmp_path: Pat
     committed = json.loads((CONFIGS / "evaluate.json").read_text())
     # the overrides are applied: the test pipeline, the baseline comparison and the evaluation run id
     assert committed["validate"]["dataset"]["dataset"]["split"] == "test"
-    assert committed["validate"]["preprocessing"]["transforms"][0]["mask"] == "@test_mask"
+    assert committed["validate"]["hole_transforms"][0].endswith("**@test_mask)")
     assert committed["validate"]["handlers"][-1] == "@validate#comparison"
     # the model-zoo list form gives the same configuration as the standalone file
     assert ConfigParser.load_config_files([str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")]) == {

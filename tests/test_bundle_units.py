@@ -1,5 +1,5 @@
-"""Fast checks of the bundle's building blocks (rfr_inpaint.workflows): data splits, pairs to inpaint, output names,
-pretrained weights, the volume inferer."""
+"""Fast checks of the bundle's building blocks (rfr_inpaint.bundle): data splits, pairs to inpaint, output names,
+pretrained weights, the volume inferer, the MONAI reader / writer of the image files."""
 
 from __future__ import annotations
 
@@ -10,17 +10,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from rfr_inpaint.bundle.image_files import output_path
+from rfr_inpaint.bundle.inference_pipeline import VolumeInpaintingInferer, inference_items
+from rfr_inpaint.bundle.stage_data import FixedDataset, make_dataset, split_items
+from rfr_inpaint.bundle.weights import load_pretrained
 from rfr_inpaint.networks import RFRNet
 from rfr_inpaint.safe_io import CheckpointError, atomic_torch_save
-from rfr_inpaint.workflows import (
-    FixedDataset,
-    VolumeInpaintingInferer,
-    inference_items,
-    load_pretrained,
-    make_dataset,
-    output_path,
-    split_items,
-)
 
 
 def _pngs(folder: Path, names: list[str]) -> None:
@@ -172,16 +167,16 @@ def test_monochrome1_dicom_series_is_written_back_as_monochrome1(tmp_path: Path,
 
 def test_volume_inferer_builds_the_inpainter_once_per_network(monkeypatch):
     """The network is copied and its BatchNorms folded once, not for every batch of the evaluator."""
-    import rfr_inpaint.workflows as workflows
+    import rfr_inpaint.bundle.inference_pipeline as pipeline
 
     built = []
-    real = workflows.RFRInpainter
+    real = pipeline.RFRInpainter
 
     def counting(*args, **kwargs):
         built.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(workflows, "RFRInpainter", counting)
+    monkeypatch.setattr(pipeline, "RFRInpainter", counting)
     torch.manual_seed(0)
     first, second = RFRNet(in_channels=1, num_recurrences=1), RFRNet(in_channels=1, num_recurrences=1)
     inferer = VolumeInpaintingInferer(batch_size=4)
@@ -197,3 +192,55 @@ def test_volume_inferer_builds_the_inpainter_once_per_network(monkeypatch):
     inferer.reset()
     inferer(volume, second, hole)
     assert built == [first, second, second]
+
+
+@pytest.mark.parametrize("kind", ["dicom_series", "png16", "nifti_float"])
+def test_inference_pipeline_writes_back_the_input_format_grid_and_dtype(tmp_path: Path, kind):
+    """inference.json's LoadImaged / SaveImaged with the package's reader and writer: with the network's output equal
+    to its input, the file written is the input (a DICOM series as a new series with the input's tags)."""
+    import pydicom
+    import SimpleITK as sitk
+    from _bundle_helpers import CONFIGS
+    from monai.bundle import ConfigParser
+    from rfr_inpaint.image_io import read_image, write_dicom_series
+
+    rng = np.random.default_rng(0)
+    if kind == "dicom_series":
+        image = write_dicom_series(
+            rng.integers(-1000, 2000, (3, 16, 20)).astype(np.int16), tmp_path / "in" / "ct", spacing=(2.0, 0.7, 0.7)
+        )
+    elif kind == "png16":
+        image = tmp_path / "in" / "xray.png"
+        image.parent.mkdir()
+        sitk.WriteImage(sitk.GetImageFromArray(rng.integers(0, 4096, (16, 20)).astype(np.uint16)), str(image))
+    else:
+        image = tmp_path / "in" / "mr.nii.gz"
+        image.parent.mkdir()
+        itk_image = sitk.GetImageFromArray(rng.random((3, 16, 20)).astype(np.float32) * 900)
+        itk_image.SetSpacing((0.5, 0.5, 3.0))
+        sitk.WriteImage(itk_image, str(image))
+    source = read_image(image)
+    hole = np.zeros(source.array.shape, np.uint8)
+    hole[..., 4:9, 5:12] = 1
+    mask = tmp_path / "in" / "hole_mask.nrrd"
+    sitk.WriteImage(source.to_sitk(hole), str(mask))
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / "inference.json"))
+    parser.update({"output_dir": str(tmp_path / "out"), "intensity_mode": "auto"})
+    data = parser.get_parsed_content("preprocessing")({"image": str(image), "mask": str(mask)})
+    assert data["image"].dtype == torch.float32
+    assert data["image_intensity_mapping"]["dtype"] == source.array.dtype.name  # the file's type, uint16 included
+    data["pred"] = data["image"].clone()  # an identity network
+    parser.get_parsed_content("postprocessing")(data)
+    out = output_path(image, tmp_path / "out")
+    result = read_image(out)
+    assert result.format == source.format and result.array.dtype == source.array.dtype
+    assert result.spacing == pytest.approx(source.spacing) and result.origin == pytest.approx(source.origin)
+    known = hole == 0
+    assert np.array_equal(result.array[known], source.array[known])  # bit-identical outside the hole
+    inside = np.abs(result.array[~known].astype(np.float64) - source.array[~known]).max()
+    assert inside <= 1e-3 * float(np.ptp(source.array))  # the identity network's output, mapped back
+    if kind == "dicom_series":
+        first_in, first_out = pydicom.dcmread(source.dicom_files[0]), pydicom.dcmread(result.dicom_files[0])
+        assert first_out.SeriesInstanceUID != first_in.SeriesInstanceUID
+        assert first_out.StudyInstanceUID == first_in.StudyInstanceUID and len(result.dicom_files) == 3

@@ -344,11 +344,19 @@ def test_dataset_dir_and_datalist_overrides_train_on_real_files(tmp_path: Path):
     train, val = wf.parser.get_parsed_content("train#dataset"), wf.parser.get_parsed_content("validate#dataset")
     assert len(train) == 4 and len(val) == 1  # the last sorted file is held out
     item = train[0]
-    assert set(item) == {"image", "hole"} and item["image"].shape == (1, 32, 32) and item["hole"].shape == (1, 32, 32)
+    assert set(item) == {"image", "hole", "image_intensity_mapping"}  # the record maps results back to the file's units
+    assert item["image"].shape == (1, 32, 32) and item["hole"].shape == (1, 32, 32)
+    record = item["image_intensity_mapping"]
+    assert record["method"] == "percentile" and record["dtype"] == "uint8"
     assert 0.0 <= float(item["image"].min()) and float(item["image"].max()) <= 1.0 and float(item["hole"].sum()) > 0
     datalist = tmp_path / "datalist.json"
     datalist.write_text(
-        json.dumps({"training": ["xrays/img0.png", "xrays/img1.png"], "validation": ["xrays/img4.png"]})
+        json.dumps(
+            {
+                "training": [{"image": "xrays/img0.png"}, {"image": "xrays/img1.png"}],
+                "validation": [{"image": "xrays/img4.png"}],
+            }
+        )
     )
     wf = _workflow(["train.json"], "training", bundle_root=str(tmp_path), datalist=str(datalist), **TINY)
     assert len(wf.parser.get_parsed_content("train#dataset")) == 2
@@ -364,7 +372,7 @@ def test_shipped_sample_data_is_an_inference_input_and_reproducible(tmp_path: Pa
     import importlib.util
 
     from _bundle_helpers import BUNDLE_DIR
-    from rfr_inpaint.workflows import inference_items
+    from rfr_inpaint.bundle.inference_pipeline import inference_items
 
     items = inference_items(BUNDLE_DIR / "sample_data")
     assert [Path(i["image"]).name for i in items] == ["ct_slice.nrrd", "ct_volume_metal.nii.gz"]

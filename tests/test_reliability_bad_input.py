@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -251,8 +252,8 @@ def test_checkpoint_of_another_architecture_names_the_keys(tmp_path: Path):
     with pytest.raises(CheckpointError, match=r"not an RFR-Net checkpoint.*0\.weight"):
         load_network(cnn)
     # a wrong shape (a 3-channel network where the bundle config wants 1 channel)
+    from rfr_inpaint.bundle.weights import load_pretrained
     from rfr_inpaint.networks import RFRNet
-    from rfr_inpaint.workflows import load_pretrained
 
     rgb = tmp_path / "rgb.pt"
     atomic_torch_save(RFRNet(in_channels=3, num_recurrences=1).state_dict(), rgb)
@@ -291,19 +292,35 @@ def test_missing_vgg_weights_file_is_named(tmp_path: Path, monkeypatch):
 
 
 def test_bundle_inference_names_the_file_with_nan_or_an_all_hole_mask(tmp_path: Path):
-    from rfr_inpaint.workflows import LoadInpaintingInputd
+    from _bundle_helpers import CONFIGS
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / "inference.json"))
+    load = parser.get_parsed_content("preprocessing")  # LoadImaged, LoadHoleMaskd, the intensity mapping...
+
+    def refusal(item: dict) -> BaseException:
+        with pytest.raises(RuntimeError) as info:  # MONAI's Compose names the transform, the cause the problem
+            load(item)
+        cause = info.value
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        return cause
 
     volume = ct_like((4, 32, 32), np.float32)
     hole = np.zeros(volume.shape, np.uint8)
     hole[1, 4:9, 4:9] = 1
     mask = write_sitk(hole, tmp_path / "ct_mask.nrrd")
-    load = LoadInpaintingInputd(keys="image")
     good = write_sitk(volume, tmp_path / "ct.nrrd")
     assert load({"image": str(good), "mask": str(mask)})["image"].shape == (1, 4, 32, 32)
     volume[0, 3, 4] = np.nan
     bad = write_sitk(volume, tmp_path / "nan.nrrd")
-    with pytest.raises(ValueError, match=rf"{bad.name}: image holds NaN or infinite values"):
-        load({"image": str(bad), "mask": str(mask)})
+    cause = refusal({"image": str(bad), "mask": str(mask)})
+    assert isinstance(cause, ValueError) and f"{bad.name}: image holds NaN or infinite values" in str(cause)
     full = write_sitk(np.ones(volume.shape, np.uint8), tmp_path / "full_mask.nrrd")
-    with pytest.raises(ValueError, match=rf"{full.name}: the mask covers the whole image .*{good.name}"):
-        load({"image": str(good), "mask": str(full)})
+    cause = refusal({"image": str(good), "mask": str(full)})
+    assert isinstance(cause, ValueError)
+    assert re.search(rf"{full.name}: the mask covers the whole image .*{good.name}", str(cause))
+    other = write_sitk(hole[:, :16], tmp_path / "other_grid_mask.nrrd")
+    cause = refusal({"image": str(good), "mask": str(other)})
+    assert f"{other.name}: mask grid does not match image" in str(cause) and good.name in str(cause)

@@ -251,7 +251,7 @@ def test_empty_mask_returns_the_input_without_running_the_model(tmp_path: Path, 
     images = np.random.default_rng(0).random((2, 32, 32), dtype=np.float32)
     assert same_bits(RFRInpainter(ForbiddenNetwork(), device="cpu")(images, np.zeros(images.shape, bool)), images)
     # bundle inferer
-    from rfr_inpaint.workflows import VolumeInpaintingInferer
+    from rfr_inpaint.bundle.inference_pipeline import VolumeInpaintingInferer
 
     x = torch.from_numpy(images[None, None])
     assert torch.equal(VolumeInpaintingInferer()(x, ForbiddenNetwork(), torch.zeros_like(x)), x)

@@ -151,7 +151,7 @@ def test_pickled_code_is_refused_by_the_bundle(tmp_path: Path):
     from ignite.engine import Engine
     from monai.bundle import ConfigWorkflow
     from rfr_inpaint.handlers import ResumeFromCheckpoint
-    from rfr_inpaint.workflows import load_pretrained
+    from rfr_inpaint.bundle.weights import load_pretrained
 
     marker = tmp_path / "PWNED"
     model = save_malicious_checkpoint(tmp_path / "model.pt", marker)

@@ -568,7 +568,9 @@ class IntensityMapd(MapTransform):
     The record goes under ``"<key>_intensity_mapping"`` (:func:`mapping_key`), where :class:`IntensityInversed`
     and :class:`InvertMonochrome1d` find it. Images are channel-first (``(1, H, W)`` slices, ``(1, D, H, W)``
     volumes); when ``data[hole_key]`` exists the mapping is fitted by :func:`fit_intensity` on the voxels outside it,
-    in the slices along ``axis`` that hold it.
+    in the slices along ``axis`` that hold it. A MetaTensor whose metadata records the file's pixel type under
+    ``"dtype"`` (:class:`rfr_inpaint.bundle.image_files.MedicalImageReader` does; MONAI holds ``uint16`` as ``int32``)
+    is fitted in that type.
 
     Args:
         keys: keys of the images to map.
@@ -610,10 +612,14 @@ class IntensityMapd(MapTransform):
         hole = d.get(self.hole_key) if self.hole_key is not None else None
         for key in self.key_iterator(d):
             img = d[key]
-            if hole is not None and img.shape[0] == 1 and tuple(hole.shape) == tuple(img.shape):
-                record = fit_intensity(self.transform, img[0], hole[0], self.axis)
+            values = _as_numpy(img)
+            source_dtype = img.meta.get("dtype") if isinstance(img, MetaTensor) else None
+            if source_dtype:  # the file's pixel type (MONAI holds uint16 as int32): the record's dtype and range
+                values = values.astype(np.dtype(str(source_dtype)), copy=False)
+            if hole is not None and values.shape[0] == 1 and tuple(hole.shape) == values.shape:
+                record = fit_intensity(self.transform, values[0], hole[0], self.axis)
             else:  # no hole (or several channels): every voxel counts
-                record = fit_intensity(self.transform, img)
+                record = fit_intensity(self.transform, values)
             d[key] = intensity_forward(img, record)
             d[mapping_key(key, self.mapping_postfix)] = record
         return d
