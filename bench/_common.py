@@ -80,3 +80,47 @@ def box_holes(n: int, size: int, fraction: float = 0.25, seed: int = 0) -> torch
 def emit(result: dict[str, Any]) -> None:
     """Print the benchmark's one JSON object."""
     print(json.dumps(result, sort_keys=False))
+
+
+def rfr_trainer(
+    network: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_function: Callable,
+    batches: Any,
+    device: torch.device,
+    amp: str = "none",
+    epoch_length: int | None = None,
+    channels_last: bool = False,
+) -> Any:
+    """The bundle's training step, :class:`rfr_inpaint.engines.RFRTrainer`, on batches ``{"image", "hole"}``.
+
+    Args:
+        network: the RFR-Net, on ``device``.
+        optimizer: its optimizer.
+        loss_function: ``(raw, target, hole) -> loss`` (an :class:`rfr_inpaint.losses.RFRLoss`).
+        batches: an iterable of batch dicts (``(N, 1, H, W)`` tensors); with ``epoch_length`` it may be endless.
+        device: the device of the run.
+        amp: ``none``, ``fp16`` or ``bf16``: the autocast dtype (CUDA only; the trainer runs float32 on a CPU).
+        epoch_length: iterations of the single epoch (default: the length of ``batches``).
+        channels_last: move the batches in ``torch.channels_last`` memory format (the network must be too).
+
+    Returns:
+        the trainer (``trainer.run()`` trains).
+    """
+    from rfr_inpaint.engines import RFRTrainer
+
+    amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(amp)
+    return RFRTrainer(
+        device=device,
+        max_epochs=1,
+        train_data_loader=batches,
+        epoch_length=epoch_length,
+        network=network,
+        optimizer=optimizer,
+        loss_function=loss_function,
+        amp=amp_dtype is not None and device.type == "cuda",
+        amp_kwargs={"dtype": amp_dtype} if amp_dtype is not None else None,
+        decollate=False,
+        optim_set_to_none=True,
+        to_kwargs={"memory_format": torch.channels_last} if channels_last else None,
+    )

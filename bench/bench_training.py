@@ -1,9 +1,10 @@
 """Training throughput of RFR-Net with the full loss: iterations / s at 256 x 256, batch 4 (issue 8).
 
-One iteration = forward, :class:`rfr_inpaint.losses.RFRLoss` (hole, valid, perceptual, style, TV; VGG16 weights are
-random, written in torchvision's format to a temporary file unless ``--vgg`` names a real file: the cost is the
-same), backward, Adam step. ``--amp fp16`` / ``--amp bf16`` run the forward and the loss under ``torch.autocast``
-(with a gradient scaler for fp16). Prints one JSON object.
+One iteration is the bundle's training step (:class:`rfr_inpaint.engines.RFRTrainer`, the iteration ``train.json``
+runs): forward, :class:`rfr_inpaint.losses.RFRLoss` (hole, valid, perceptual, style, TV; VGG16 weights are random,
+written in torchvision's format to a temporary file unless ``--vgg`` names a real file: the cost is the same),
+backward, Adam step. ``--amp fp16`` / ``--amp bf16`` run the forward and the loss under ``torch.autocast`` with the
+trainer's gradient scaler (CUDA; a CPU run stays float32). Prints one JSON object.
 
     python bench/bench_training.py                      # CPU, float32
     python bench/bench_training.py --device cuda --amp bf16
@@ -13,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 import torch
-from _common import box_holes, emit, machine_info, smooth_images, time_call
+from _common import box_holes, emit, machine_info, rfr_trainer, smooth_images, sync
+from ignite.engine import Engine, Events
 from rfr_inpaint.losses import RFRLoss
 from rfr_inpaint.networks import RFRNet
 
@@ -58,29 +61,32 @@ def main() -> None:
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     net = net.to(memory_format=memory_format)
     optimizer = torch.optim.Adam(net.parameters(), lr=2e-4)
-    amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(args.amp)
-    scaler = torch.amp.GradScaler(device.type, enabled=args.amp == "fp16")
-    gt = smooth_images(args.batch, args.size).to(device).contiguous(memory_format=memory_format)
-    hole = box_holes(args.batch, args.size).to(device).contiguous(memory_format=memory_format)
+    batch = {"image": smooth_images(args.batch, args.size), "hole": box_holes(args.batch, args.size)}
+    batches = [batch] * (args.warmup + args.iters)
+    trainer = rfr_trainer(net, optimizer, loss_fn, batches, device, args.amp, channels_last=args.channels_last)
+    times: list[float] = []
     losses: list[float] = []
+    started = [0.0]
 
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            out = net(gt * (1 - hole), hole)
-            loss = loss_fn(out.float(), gt, hole)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        losses.append(float(loss.detach()))
+    @trainer.on(Events.ITERATION_STARTED)
+    def _start(engine: Engine) -> None:
+        sync(device)
+        started[0] = time.perf_counter()
 
-    times = time_call(step, args.iters, args.warmup, device)
+    @trainer.on(Events.ITERATION_COMPLETED)
+    def _stop(engine: Engine) -> None:
+        sync(device)
+        losses.append(float(engine.state.output["loss"]))
+        if engine.state.iteration > args.warmup:  # the first iterations warm the allocator and oneDNN up
+            times.append(time.perf_counter() - started[0])
+
+    trainer.run()
     result = {
         "benchmark": "training_throughput",
         **machine_info(device),
         "size": args.size,
         "batch": args.batch,
-        "amp": args.amp,
+        "amp": args.amp if trainer.amp else "none",
         "channels_last": args.channels_last,
         "loss_terms_active": [k for k, w in loss_fn.weights.items() if w > 0],
         "seconds_per_iteration": round(min(times), 4),

@@ -2,8 +2,9 @@
 
 The data is a ``.npy`` stack ``(N, H, W)`` of slices already mapped to [0, 1] (``--make-data`` writes one from
 :func:`rfr_inpaint.data.synthetic.synthetic_ct_volume` with the default CT window). Each step takes random crops
-with metal-like holes (ellipses and rods of 2 to 24 pixels, one to four per crop) and minimises the RFR loss without
-its VGG terms (hole 6, valid 1, TV 0.1) for ``--seconds``. Prints one JSON object; saves ``{"network": state}``.
+with metal-like holes (ellipses and rods of 2 to 24 pixels, one to four per crop) and runs the bundle's training
+step (:class:`rfr_inpaint.engines.RFRTrainer`, the iteration ``train.json`` runs) with the RFR loss without its VGG
+terms (hole 6, valid 1, TV 0.1) for ``--seconds``. Prints one JSON object; saves ``{"network": state}``.
 
     python bench/train_quick.py --make-data .benchdata/train_slices.npy
     python bench/train_quick.py --data .benchdata/train_slices.npy --device cuda --amp bf16 --seconds 240 \\
@@ -15,10 +16,12 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import torch
-from _common import emit, machine_info
+from _common import emit, machine_info, rfr_trainer
+from ignite.engine import Engine, Events
 from rfr_inpaint.losses import RFRLoss
 from rfr_inpaint.networks import RFRNet
 
@@ -73,31 +76,33 @@ def main() -> None:
     rng = np.random.default_rng(0)
     data = torch.from_numpy(np.load(args.data).astype(np.float32)).to(device)
     n, h, w = data.shape
+
+    def batches() -> Iterator[dict[str, torch.Tensor]]:
+        """Endless batches of random crops with metal-like holes."""
+        while True:
+            idx = rng.integers(0, n, args.batch)
+            ys = rng.integers(0, h - args.crop + 1, args.batch)
+            xs = rng.integers(0, w - args.crop + 1, args.batch)
+            crops = [data[i, y : y + args.crop, x : x + args.crop] for i, y, x in zip(idx, ys, xs, strict=True)]
+            hole = torch.from_numpy(metal_like_holes(args.batch, args.crop, rng))[:, None]
+            yield {"image": torch.stack(crops)[:, None], "hole": hole}
+
     net = RFRNet(in_channels=1).to(device).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     loss_fn = RFRLoss(style_weight=0.0, perceptual_weight=0.0)
-    amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(args.amp)
-    scaler = torch.amp.GradScaler(device.type, enabled=args.amp == "fp16")
+    trainer = rfr_trainer(net, optimizer, loss_fn, batches(), device, args.amp, epoch_length=2**62)
     history: list[float] = []
+
+    @trainer.on(Events.ITERATION_COMPLETED)
+    def _budget(engine: Engine) -> None:
+        if engine.state.iteration % 25 == 0:
+            history.append(round(float(engine.state.output["loss"]), 5))
+        if time.perf_counter() - start >= args.seconds:
+            engine.terminate()
+
     start = time.perf_counter()
-    steps = 0
-    while time.perf_counter() - start < args.seconds:
-        idx = torch.from_numpy(rng.integers(0, n, args.batch))
-        ys = rng.integers(0, h - args.crop + 1, args.batch)
-        xs = rng.integers(0, w - args.crop + 1, args.batch)
-        crops = [data[i, y : y + args.crop, x : x + args.crop] for i, y, x in zip(idx, ys, xs, strict=True)]
-        gt = torch.stack(crops)[:, None]
-        hole = torch.from_numpy(metal_like_holes(args.batch, args.crop, rng))[:, None].to(device)
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            out = net(gt * (1 - hole), hole)
-        loss = loss_fn(out.float(), gt, hole)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        steps += 1
-        if steps % 25 == 0:
-            history.append(round(float(loss.detach()), 5))
+    trainer.run()
+    steps = trainer.state.iteration
     elapsed = time.perf_counter() - start
     net.eval()
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
@@ -108,7 +113,7 @@ def main() -> None:
         {
             "benchmark": "train_quick",
             **machine_info(device),
-            "amp": args.amp,
+            "amp": args.amp if trainer.amp else "none",
             "crop": args.crop,
             "batch": args.batch,
             "steps": steps,
