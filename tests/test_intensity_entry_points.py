@@ -87,8 +87,13 @@ def _bundle_record(inputs, config: str, section: str, **overrides):
 def test_api_command_line_and_bundle_pipelines_fit_the_same_mapping(inputs, tmp_path, fitted, mode, window):
     expected = _expected(inputs, mode, window)
     assert expected["a_max"] < METAL_HU or mode != "percentile"  # the metal is not in the fit
-    inpaint_volume(inputs["image"], inputs["hole"], get_inpainter("mean"), margin_mm=0.0,
-                   intensity=resolve_intensity(mode, window=window))
+    inpaint_volume(
+        inputs["image"],
+        inputs["hole"],
+        get_inpainter("mean"),
+        margin_mm=0.0,
+        intensity=resolve_intensity(mode, window=window),
+    )
     _cli(inputs, tmp_path, mode, window)
     assert fitted == [expected, expected]
     options = {"intensity_mode": mode, "ct_window": list(window)}

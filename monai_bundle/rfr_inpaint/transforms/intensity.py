@@ -651,7 +651,10 @@ class CTWindowd(IntensityMapd):
         allow_missing_keys: bool = False,
     ):
         super().__init__(
-            keys, CTWindow(a_min, a_max, clip), hole_key=None, mapping_postfix=mapping_postfix,
+            keys,
+            CTWindow(a_min, a_max, clip),
+            hole_key=None,
+            mapping_postfix=mapping_postfix,
             allow_missing_keys=allow_missing_keys,
         )
 
@@ -680,7 +683,10 @@ class PercentileScaled(IntensityMapd):
         allow_missing_keys: bool = False,
     ):
         super().__init__(
-            keys, PercentileScale(lower, upper, clip), hole_key=hole_key, mapping_postfix=mapping_postfix,
+            keys,
+            PercentileScale(lower, upper, clip),
+            hole_key=hole_key,
+            mapping_postfix=mapping_postfix,
             allow_missing_keys=allow_missing_keys,
         )
 
