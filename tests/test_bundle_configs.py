@@ -81,3 +81,16 @@ def test_merge_errors_name_the_file_and_the_problem(tmp_path: Path):
     (tmp_path / "over.json").write_text('{"validate#dataset": 1}')
     with pytest.raises(KeyError, match="validate"):
         build.merged_config(("base.json", "over.json"), config_dir=tmp_path)
+
+
+def test_the_configs_record_the_package_defaults_and_one_mapping():
+    """The configs record the mapping their model is trained and run with (data a bundle reader reads, so literals);
+    they are the package's defaults and the same in training and inference."""
+    from rfr_inpaint.defaults import DEFAULT_CT_WINDOW, DEFAULT_PERCENTILES, INTENSITY_MODES
+
+    train, infer = (json.loads((CONFIGS / name).read_text()) for name in ("train.json", "inference.json"))
+    for config in (train, infer):
+        assert tuple(config["ct_window"]) == DEFAULT_CT_WINDOW and tuple(config["percentiles"]) == DEFAULT_PERCENTILES
+        assert config["intensity_mode"] in INTENSITY_MODES
+    assert train["intensity_mode"] == infer["intensity_mode"]
+    assert infer["mask_margin_mm"] == "$rfr_inpaint.defaults.MASK_MARGIN_MM"
