@@ -197,7 +197,7 @@ def test_pickled_code_is_refused_by_the_slicer_logic(tmp_path: Path):
     slicer = pytest.importorskip("slicer")
     if str(SLICER_MODULE_DIR) not in sys.path:
         sys.path.insert(0, str(SLICER_MODULE_DIR))
-    from RFRInpaintLib.logic import RFRInpaintProcessor
+    from RFRInpaintLib.logic import InpaintOptions, RFRInpaintProcessor
 
     marker = tmp_path / "PWNED"
     model = save_malicious_checkpoint(tmp_path / "model.pt", marker)
@@ -207,7 +207,7 @@ def test_pickled_code_is_refused_by_the_slicer_logic(tmp_path: Path):
     volume[2, 10:14, 10:14] = 3000
     slicer.util.updateVolumeFromArray(node, volume)
     with pytest.raises(CheckpointError, match=REFUSED):
-        RFRInpaintProcessor().process(node, method="rfr", modelPath=str(model), device="cpu")
+        RFRInpaintProcessor().process(node, InpaintOptions(method="rfr", modelPath=str(model), device="cpu"))
     assert not marker.exists()
     assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 1  # no output volume was created
 
