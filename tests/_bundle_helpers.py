@@ -42,14 +42,15 @@ def config_list(*names: str) -> str:
 
 
 def run_bundle(
-    args: Sequence[str], timeout: float = 300, launcher: Sequence[str] | None = None
+    args: Sequence[str], timeout: float = 300, launcher: Sequence[str] | None = None, cwd: Path = BUNDLE_DIR
 ) -> subprocess.CompletedProcess:
-    """Run ``python -m monai.bundle <args>`` (or ``<launcher> -m monai.bundle <args>``) from inside the bundle folder,
-    as the documentation tells users to; fail the test with the output when it fails."""
+    """Run ``python -m monai.bundle <args>`` (or ``<launcher> -m monai.bundle <args>``) from inside the bundle folder
+    (``cwd``: the source's, or a copy), as the documentation tells users to; fail the test with the output when it
+    fails."""
     cmd = list(launcher) if launcher else [sys.executable]
     cmd += ["-m", "monai.bundle", *args]
     env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
-    proc = subprocess.run(cmd, cwd=BUNDLE_DIR, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     if proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"

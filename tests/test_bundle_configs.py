@@ -94,3 +94,49 @@ def test_the_configs_record_the_package_defaults_and_one_mapping():
         assert config["intensity_mode"] in INTENSITY_MODES
     assert train["intensity_mode"] == infer["intensity_mode"]
     assert infer["mask_margin_mm"] == "$rfr_inpaint.defaults.MASK_MARGIN_MM"
+
+
+#: each training command of the docs (config files in list order) -> its stage folder under models/
+TRAINING_CONFIGS = {
+    ("train.json",): "train",
+    ("train.json", "finetune.json"): "finetune",
+    ("train.json", "gpu_train.json"): "train",
+    ("train.json", "gpu_train.json", "finetune.json"): "finetune",
+    ("train.json", "multi_gpu_train.json"): "train",
+    ("train_real_ct.json",): "real_ct",
+}
+
+
+@pytest.mark.parametrize("configs", sorted(TRAINING_CONFIGS), ids=lambda c: "+".join(c))
+def test_training_never_writes_the_shipped_model(configs: tuple[str, ...], tmp_path: Path):
+    """Every training command writes its best model to its stage folder, never to the shipped ``models/model.pt``
+    that inference, evaluation and export read; fine-tuning starts from the training stage's best model."""
+    from rfr_inpaint.defaults import SHIPPED_MODEL
+
+    parser = ConfigParser(ConfigParser.load_config_files([str(CONFIGS / c) for c in configs]))
+    parser["bundle_root"] = str(tmp_path)
+    stage_model = tmp_path / "models" / TRAINING_CONFIGS[configs] / "model.pt"
+    saved = [Path(p) for p in parser.get_parsed_content("validate#best_model_saver#save_paths")]
+    assert saved == [stage_model] and tmp_path / SHIPPED_MODEL not in saved
+    if "finetune.json" in configs:
+        assert Path(parser.get_parsed_content("pretrained_model")) == tmp_path / "models" / "train" / "model.pt"
+
+
+@pytest.mark.parametrize("name", ["inference.json", "evaluate.json"])
+def test_inference_and_evaluation_build_the_network_from_the_shipped_model(name: str, tmp_path: Path):
+    """``model_path`` defaults to the shipped model, and the network is whatever its checkpoint holds
+    (``load_network``), not a fixed architecture that would have to match it."""
+    from rfr_inpaint.defaults import SHIPPED_MODEL
+
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / name))
+    parser["bundle_root"] = str(tmp_path)
+    assert Path(parser.get_parsed_content("model_path")) == tmp_path / SHIPPED_MODEL
+    assert parser["network_def"] == {
+        "_target_": "rfr_inpaint.networks.load_network",
+        "path": "@model_path",
+        "in_channels": 1,
+    }
+    assert parser["network"] == "$@network_def.to(@device)"
+    inferer = parser["validate#inferer" if name == "evaluate.json" else "inferer"]
+    assert inferer["_target_"] == "rfr_inpaint.bundle.inference_pipeline.VolumeInpaintingInferer"  # builds guides

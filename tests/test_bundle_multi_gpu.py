@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from _bundle_helpers import TINY, cli_args, config_list, run_bundle
+from rfr_inpaint.defaults import SHIPPED_MODEL
 from rfr_inpaint.networks import load_network
 from rfr_inpaint.safe_io import load_checkpoint
 
@@ -44,7 +45,8 @@ def test_torchrun_two_processes_on_cpu(tmp_path: Path):
     ckpt = load_checkpoint(tmp_path / "models" / "train" / "checkpoint_2.pt")
     assert ckpt["trainer"]["iteration"] == 2
     assert not any(k.startswith("module.") for k in ckpt["network"])  # saved unwrapped from DDP
-    net = load_network(tmp_path / "models" / "model.pt")
+    net = load_network(tmp_path / "models" / "train" / "model.pt")  # the stage's best model, not the shipped one
+    assert not (tmp_path / SHIPPED_MODEL).exists()
     for key, value in ckpt["network"].items():
         assert torch.equal(net.state_dict()[key], value), key
     # validation metrics are gathered from both ranks: one value per validation image

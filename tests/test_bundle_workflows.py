@@ -1,7 +1,9 @@
 """The bundle's run commands, each with a tiny budget, from inside ``monai_bundle/`` as users run them.
 
 One training run (the MONAI CLI, 2 iterations on 32 x 32 synthetic slices) is shared by the tests of fine-tuning,
-evaluation, inference and export.
+evaluation, inference and export of a trained (faithful) network, which they take with ``--model_path``: training
+writes its best model to ``models/train/model.pt``, never to the shipped ``models/model.pt``. The tests of the
+shipped model run on a copy of the bundle's configs whose ``models/model.pt`` is a tiny guided RFR-Net.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from _bundle_helpers import (
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
 from PIL import Image
+from rfr_inpaint.defaults import SHIPPED_MODEL
 from rfr_inpaint.networks import RFRNet, load_network
 from rfr_inpaint.safe_io import load_checkpoint
 
@@ -70,9 +73,15 @@ def _workflow(configs: list[str], run_id: str, workflow_type: str = "train", **o
     return wf
 
 
+def _trained_model(root: Path) -> Path:
+    """The best model of the ``train`` stage of a bundle root."""
+    return root / "models" / "train" / "model.pt"
+
+
 def test_training_writes_model_checkpoint_metrics_and_pngs(trained: Path):
-    model = trained / "models" / "model.pt"
-    assert model.is_file() and (trained / "models" / "train" / "model.pt").is_file()
+    model = _trained_model(trained)
+    assert model.is_file()
+    assert not (trained / SHIPPED_MODEL).exists()  # training never writes (or overwrites) the shipped model
     net = load_network(model)  # a bare state dict of RFRNet
     assert isinstance(net, RFRNet) and net.in_channels == 1
     ckpt = load_checkpoint(trained / "models" / "train" / "checkpoint_2.pt")
@@ -105,7 +114,10 @@ def test_bundle_properties_are_complete(tmp_path: Path):
     train = _workflow(["train.json"], "training", bundle_root=str(tmp_path), **TINY)
     assert not train.check_properties()
     write_inference_inputs(tmp_path / "in")
-    infer = _workflow(["inference.json"], "inference", "infer", dataset_dir=str(tmp_path / "in"), model_path=None)
+    _guided_checkpoint(tmp_path / SHIPPED_MODEL, perturbed=False)  # network_def is built from the shipped model
+    infer = _workflow(
+        ["inference.json"], "inference", "infer", bundle_root=str(tmp_path), dataset_dir=str(tmp_path / "in")
+    )
     assert not infer.check_properties()
 
 
@@ -168,7 +180,7 @@ def test_finetune_starts_from_trained_model_with_frozen_batchnorm(trained: Path,
     bn_buffers = [k for k in trained_state if k.endswith(("running_mean", "running_var"))]
     assert bn_buffers and all(torch.equal(after[k], trained_state[k]) for k in bn_buffers)
     assert not torch.equal(after["head_pconv1.weight"], trained_state["head_pconv1.weight"])
-    assert (root / "models" / "finetune" / "model.pt").is_file()
+    assert (root / "models" / "finetune" / "model.pt").is_file() and not (root / SHIPPED_MODEL).exists()
 
 
 def test_evaluation_against_baselines_is_written_and_reproducible(trained: Path, tmp_path: Path):
@@ -185,7 +197,15 @@ def test_evaluation_against_baselines_is_written_and_reproducible(trained: Path,
             "configs/evaluate.json",
             "--logging_file",
             "configs/logging.conf",
-            *cli_args({"bundle_root": trained, "output_dir": outputs[0], "num_test_images": 3, **budget}),
+            *cli_args(
+                {
+                    "bundle_root": trained,
+                    "model_path": _trained_model(trained),
+                    "output_dir": outputs[0],
+                    "num_test_images": 3,
+                    **budget,
+                }
+            ),
         ]
     )
     # the model-zoo list form, through MONAI's workflow API
@@ -193,6 +213,7 @@ def test_evaluation_against_baselines_is_written_and_reproducible(trained: Path,
         ["train.json", "evaluate.json"],
         "evaluating",
         bundle_root=str(trained),
+        model_path=str(_trained_model(trained)),
         output_dir=str(outputs[1]),
         num_test_images=3,
         **budget,
@@ -233,6 +254,8 @@ def test_inference_writes_results_in_the_inputs_format_and_units(trained: Path, 
             "configs/logging.conf",
             "--bundle_root",
             str(trained),
+            "--model_path",
+            str(_trained_model(trained)),
             "--dataset_dir",
             str(tmp_path / "in"),
             "--output_dir",
@@ -270,6 +293,7 @@ def test_inference_inverts_monochrome1_and_writes_it_back_in_its_own_convention(
         "run",
         "infer",
         bundle_root=str(trained),
+        model_path=str(_trained_model(trained)),
         dataset_dir=str(tmp_path / "in"),
         output_dir=str(out),
         intensity_mode="percentile",
@@ -305,7 +329,9 @@ def test_ckpt_export_torchscript_matches_eager(trained: Path, tmp_path: Path):
             "--filepath",
             str(ts),
             "--ckpt_file",
-            str(trained / "models" / "model.pt"),
+            str(_trained_model(trained)),
+            "--model_path",  # the network is rebuilt from the checkpoint of model_path
+            str(_trained_model(trained)),
             "--meta_file",
             "configs/metadata.json",
             "--config_file",
@@ -313,7 +339,7 @@ def test_ckpt_export_torchscript_matches_eager(trained: Path, tmp_path: Path):
         ]
     )
     scripted = torch.jit.load(str(ts), map_location="cpu").eval()
-    eager = load_network(trained / "models" / "model.pt").eval()
+    eager = load_network(_trained_model(trained)).eval()
     torch.manual_seed(0)
     image = torch.rand(2, 1, 40, 44)  # not a multiple of 16: the padding path is exported too
     hole = torch.zeros(2, 1, 40, 44)
@@ -386,3 +412,105 @@ def test_shipped_sample_data_is_an_inference_input_and_reproducible(tmp_path: Pa
     mask = sitk.GetArrayFromImage(sitk.ReadImage(items[0]["mask"]))
     image = sitk.GetArrayFromImage(sitk.ReadImage(items[0]["image"]))
     assert mask.sum() > 0 and (image[mask > 0] == 3071).all()  # the hole is the inserted metal
+
+
+def _guided_checkpoint(path: Path, perturbed: bool) -> Path:
+    """A tiny guided RFR-Net (prior, one context slice), stored in float16 like the shipped model; untrained it returns
+    the biharmonic prior, ``perturbed`` it corrects the prior (every weight moved away from its initial value)."""
+    from _variant_helpers import perturb
+
+    torch.manual_seed(0)
+    network = RFRNet(width=8, prior=True, context_slices=1)
+    if perturbed:
+        perturb(network, seed=3, scale=0.02)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in network.state_dict().items()}, path)
+    return path
+
+
+def _bundle_copy(root: Path, perturbed: bool) -> Path:
+    """A bundle folder: a copy of the bundle's configs and a tiny guided network as its shipped model."""
+    shutil.copytree(CONFIGS, root / "configs")
+    _guided_checkpoint(root / SHIPPED_MODEL, perturbed)
+    return root
+
+
+def test_inference_and_export_use_the_shipped_guided_model_by_default(tmp_path: Path):
+    """The documented inference command, run inside a bundle folder without ``--model_path``, inpaints with the
+    shipped model, whatever variant it holds: the results are those of the one volume path (``inpaint_volume`` with
+    the model's :class:`RFRInpainter`, which builds the guides), not the classical prior the variant starts from."""
+    from rfr_inpaint.inference import RFRInpainter
+    from rfr_inpaint.inpainters import get_inpainter
+    from rfr_inpaint.volume import inpaint_volume
+
+    bundle = _bundle_copy(tmp_path / "bundle", perturbed=True)
+    inputs = write_inference_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    args = ["run", "inference", "--meta_file", "configs/metadata.json", "--config_file", "configs/inference.json"]
+    args += ["--dataset_dir", str(tmp_path / "in"), "--output_dir", str(out), "--device", "$torch.device('cpu')"]
+    run_bundle(args, cwd=bundle)
+    model = load_network(bundle / SHIPPED_MODEL)
+    assert model.prior and model.context_slices == 1 and model.width == 8
+    direct = RFRInpainter(model, device="cpu")
+    for name, result_name, classical in (
+        ("volume", "ct_inpainted.nii.gz", "biharmonic3d"),
+        ("slice", "slice_inpainted.nrrd", "biharmonic"),
+    ):
+        src = sitk.GetArrayFromImage(sitk.ReadImage(str(inputs[name])))
+        hole = sitk.GetArrayFromImage(sitk.ReadImage(str(inputs[f"{name}_mask"]))) > 0
+        got = sitk.GetArrayFromImage(sitk.ReadImage(str(out / result_name)))
+        expected, _ = inpaint_volume(src, hole, direct, margin_mm=0.0)
+        prior, _ = inpaint_volume(src, hole, get_inpainter(classical), margin_mm=0.0)
+        assert got.dtype == src.dtype and np.array_equal(got[~hole], src[~hole]), name
+        assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1, name  # 1 HU: rounding of float noise
+        assert np.abs(got[hole].astype(int) - prior[hole].astype(int)).mean() > 5, name  # the network's correction
+
+    # TorchScript export of the shipped model with the documented command's defaults (--ckpt_file models/model.pt)
+    from monai.bundle import ckpt_export
+
+    ts = tmp_path / "model.ts"
+    ckpt_export(
+        net_id="network_def",
+        filepath=str(ts),
+        meta_file=str(bundle / "configs" / "metadata.json"),
+        config_file=str(bundle / "configs" / "inference.json"),
+        bundle_root=str(bundle),
+    )
+    scripted = torch.jit.load(str(ts), map_location="cpu").eval()
+    torch.manual_seed(1)
+    image, guide = torch.rand(1, 1, 36, 40), torch.rand(1, model.guide_channels, 36, 40)
+    hole = torch.zeros(1, 1, 36, 40)
+    hole[..., 8:20, 10:26] = 1
+    with torch.no_grad():
+        assert torch.allclose(scripted(image, hole, guide), model(image, hole, guide), atol=1e-5, rtol=0)
+
+
+def test_evaluation_of_a_guided_model_gives_each_2d_image_its_2d_prior(tmp_path: Path):
+    """``evaluate.json`` with the shipped guided model (default ``model_path``): each independent 2-D test image is
+    its own slab (the 2-D prior, the image as its own neighbour), so the untrained variant scores exactly as
+    biharmonic inpainting, image by image."""
+    bundle = _bundle_copy(tmp_path / "bundle", perturbed=False)
+    budget = {k: v for k, v in TINY.items() if k in ("image_size", "batch_size", "device")}
+    wf = ConfigWorkflow(
+        config_file=str(bundle / "configs" / "evaluate.json"),
+        meta_file=str(bundle / "configs" / "metadata.json"),
+        logging_file=LOGGING,
+        run_id="evaluating",
+        bundle_root=str(bundle),
+        num_test_images=3,
+        baselines=["biharmonic", "telea"],
+        **budget,
+    )
+    wf.initialize()
+    assert wf.parser.get_parsed_content("model_path") == str(bundle / SHIPPED_MODEL)
+    wf.run()
+    wf.finalize()
+    with open(bundle / "eval" / "per_image.csv") as f:
+        rows = {(r["method"], r["index"]): r for r in csv.DictReader(f)}
+    assert {m for m, _ in rows} == {"rfr", "biharmonic", "telea"} and len(rows) == 9
+    for index in "012":
+        rfr, biharmonic, telea = (rows[(m, index)] for m in ("rfr", "biharmonic", "telea"))
+        for metric in ("ssim", "psnr", "rmse", "mae"):
+            assert float(rfr[metric]) == pytest.approx(float(biharmonic[metric]), abs=1e-5), (index, metric)
+        assert float(rfr["mae"]) != pytest.approx(float(telea["mae"]), abs=1e-5)  # a different fill scores apart
+    assert not (bundle / "models" / "train").exists()  # evaluating writes no model

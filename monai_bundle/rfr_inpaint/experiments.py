@@ -24,8 +24,9 @@ A spec file (JSON or YAML) names the grid and the budget::
   ones only, as the test images are independent slices (``biharmonic3d`` is compared on volumes: see
   :data:`rfr_inpaint.evaluation.DEFAULT_BASELINES`).
 
-Every training run is ``configs/train.json`` and every test ``configs/evaluate.json`` through MONAI's
-``ConfigWorkflow``, in ``<output_dir>/train_<i>/``. Outputs in ``output_dir``:
+Every training run is ``configs/train.json`` and every test ``configs/evaluate.json`` (of the run's best model,
+``models/train/model.pt``) through MONAI's ``ConfigWorkflow``, in ``<output_dir>/train_<i>/``. Outputs in
+``output_dir``:
 
 * ``results.csv``: one row per (train setting, test setting, method) with ``ssim``, ``psnr``, ``rmse``, ``mae``
   (mean and std over the test images), the measured mean hole fraction of the test masks, the iterations trained, and
@@ -322,6 +323,7 @@ def run_experiments(
                 "evaluating",
                 "train",
                 bundle_root=str(root),
+                model_path=str(root / "models" / "train" / "model.pt"),  # the run's best model, not the shipped one
                 output_dir=str(test_dir),
                 test_mask=dict(test_setting),
                 test_mask_seed=int(test["seed"]),

@@ -261,9 +261,11 @@ class BestModelSaver:
     """Write the network's weights (a bare state dict, unwrapped from DDP) to each of ``save_paths`` every time the
     evaluator's key metric improves, atomically. Attach to the evaluator; only rank 0 writes.
 
-    The first path is the bundle's ``models/model.pt``: the file ``inference.json``, ``evaluate.json`` and
-    ``ckpt_export`` read. The best value seen so far is part of :meth:`state_dict`, so a resumed run (the saver is
-    in the resume checkpoint) keeps comparing against the best validation from before the interruption.
+    The training configs give their stage's ``models/<stage>/model.pt``, never the shipped ``models/model.pt`` that
+    ``inference.json``, ``evaluate.json`` and ``ckpt_export`` read by default (they take ``--model_path``). The
+    first path is written, the others are linked to it. The best value seen so far is part of :meth:`state_dict`,
+    so a resumed run (the saver is in the resume checkpoint) keeps comparing against the best validation from before
+    the interruption.
 
     Args:
         network: the network (possibly DDP-wrapped).

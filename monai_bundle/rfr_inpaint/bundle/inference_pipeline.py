@@ -155,6 +155,12 @@ class VolumeInpaintingInferer(Inferer):
     through :func:`rfr_inpaint.volume.inpaint_volume` and :class:`rfr_inpaint.inference.RFRInpainter` (padding to a
     multiple of 16, clipping, compositing). The result is composited: every pixel outside the hole is the input's.
 
+    Any RFR-Net variant runs here: :class:`~rfr_inpaint.inference.RFRInpainter` builds the guide of a guided network
+    (``prior`` / ``context_slices``) itself, from a volume's slab (its 3-D prior, each slice's neighbours) or, for a
+    2-D image, from the image alone (the 2-D prior, the image as its own neighbour). Each item of the batch is its own
+    image or volume, never a neighbour of the next one. This is why ``inference.json`` and ``evaluate.json`` use this
+    inferer: a plain ``SimpleInferer`` calls ``network(image, hole)``, which a guided network refuses.
+
     The :class:`~rfr_inpaint.inference.RFRInpainter` (a copy of the network with its BatchNorms folded) is built on
     the first call and reused for every later batch of the same network on the same device; the inferer therefore
     serves inference of a fixed network (call :meth:`reset` after changing its weights).
