@@ -44,7 +44,7 @@ def test_sample_volume_is_a_real_ct_with_exactly_the_inserted_metal():
 
 
 def test_readme_first_command_on_the_sample_volume(tmp_path, monkeypatch):
-    """The README's first command (default method, shipped model) on the sample; the shipped model stands in as
+    """The README's first command (RFR-Net with the shipped model) on the sample; the shipped model stands in as
     the tiny untrained guided network of a temporary bundle, so this runs without the real model."""
     from rfr_inpaint import locations
     from test_shipped_model import _bundle
@@ -53,7 +53,7 @@ def test_readme_first_command_on_the_sample_volume(tmp_path, monkeypatch):
     monkeypatch.setattr(locations, "package_bundle_dir", lambda: bundle)
     monkeypatch.chdir(tmp_path)
     _, mask, truth = _script().sample_volume_truth(SAMPLE_DIR)
-    argv = ["--image", str(SAMPLE_DIR / "ct_volume_metal.nii.gz"), "--metal-threshold", "2500"]
+    argv = ["--image", str(SAMPLE_DIR / "ct_volume_metal.nii.gz"), "--metal-threshold", "2500", "--method", "rfr"]
     argv += ["--output", "ct_inpainted.nii.gz", "--preview", "before_after.png", "--quiet"]
     assert main(argv) == EXIT_CODES["ok"]
     out = read_image(tmp_path / "ct_inpainted.nii.gz").array
