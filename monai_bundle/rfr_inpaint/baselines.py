@@ -65,6 +65,17 @@ class ClassicalInpainter:
     def _fill_slice(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} must implement _fill_slice")
 
+    def _validated(self, images: np.ndarray, holes: np.ndarray, stack_axis: str) -> tuple[np.ndarray, np.ndarray]:
+        """``images`` and boolean ``holes`` as arrays, checked to be 2-D / 3-D arrays of one shape."""
+        images = np.asarray(images)
+        holes = np.asarray(holes)
+        if images.shape != holes.shape or images.ndim not in (2, 3):
+            raise ValueError(
+                f"{type(self).__name__}: images and holes must be ({stack_axis}, H, W) or (H, W) arrays of the same "
+                f"shape, got {images.shape} and {holes.shape}"
+            )
+        return images, (holes if holes.dtype == bool else holes > 0.5)
+
     def __call__(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
         """Inpaint the hole pixels of every slice.
 
@@ -78,15 +89,7 @@ class ClassicalInpainter:
         Raises:
             ValueError: shapes differ, are not 2-D / 3-D, or the known pixels are not finite.
         """
-        images = np.asarray(images)
-        holes = np.asarray(holes)
-        if images.shape != holes.shape or images.ndim not in (2, 3):
-            raise ValueError(
-                f"{type(self).__name__}: images and holes must be (N, H, W) or (H, W) arrays of the same shape, "
-                f"got {images.shape} and {holes.shape}"
-            )
-        if holes.dtype != bool:
-            holes = holes > 0.5
+        images, holes = self._validated(images, holes, "N")
         squeeze = images.ndim == 2
         stack = images[None] if squeeze else images
         hole_stack = holes[None] if squeeze else holes
@@ -280,7 +283,7 @@ def biharmonic_fill_3d(volume: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return out
 
 
-class Biharmonic3DInpainter:
+class Biharmonic3DInpainter(ClassicalInpainter):
     """Biharmonic inpainting that sees the volume (:func:`biharmonic_fill_3d`): the anatomy above and below a hole
     takes part in the fill, which slice-wise methods cannot use.
 
@@ -298,14 +301,6 @@ class Biharmonic3DInpainter:
     #: slices beyond the hole that can change the result: the biharmonic stencil radius.
     context_slices = _BIHARMONIC_RADIUS
 
-    def __init__(self, fill_value: float = 0.5) -> None:
-        if not np.isfinite(fill_value):
-            raise ValueError(f"{type(self).__name__}: fill_value must be finite, got {fill_value}")
-        self.fill_value = float(fill_value)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(fill_value={self.fill_value!r})"
-
     def __call__(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
         """Inpaint a stack of consecutive slices.
 
@@ -319,14 +314,7 @@ class Biharmonic3DInpainter:
         Raises:
             ValueError: shapes differ, are not 2-D / 3-D, or the known voxels are not finite.
         """
-        images = np.asarray(images)
-        holes = np.asarray(holes)
-        if images.shape != holes.shape or images.ndim not in (2, 3):
-            raise ValueError(
-                f"{type(self).__name__}: images and holes must be (S, H, W) or (H, W) arrays of the same shape, "
-                f"got {images.shape} and {holes.shape}"
-            )
-        holes = holes.astype(bool) if holes.dtype != bool else holes
+        images, holes = self._validated(images, holes, "S")
         stack = images.astype(np.float32, copy=False)
         if not np.isfinite(stack[~holes]).all():
             raise ValueError(f"{type(self).__name__}: the known voxels contain NaN or infinite values")
