@@ -80,7 +80,7 @@ def _summary(root: Path) -> dict:
         "adam_steps": sorted({float(s["step"]) for s in ckpt["optimizer"]["state"].values()}),
         "lr_scheduler_epoch": ckpt["lr_scheduler"]["last_epoch"],
         "validation_iterations": history,
-        "model": (root / "models" / "model.pt").is_file(),
+        "model": (root / "models" / "train" / "model.pt").is_file(),
     }
 
 

@@ -119,13 +119,13 @@ class SubprocessInpainting:
         volume: np.ndarray,
         hole: np.ndarray,
         spacing: Sequence[float],
-        method: str = "biharmonic",
+        method: str | None = None,
         model_path: str | None = None,
         axis: int = 0,
-        margin_mm: float = 1.0,
+        margin_mm: float | None = None,
         device: str = "auto",
         intensity: str = "auto",
-        window: Sequence[float] = (-1024.0, 3071.0),
+        window: Sequence[float] | None = None,
         batch_size: int = 8,
     ) -> list[str]:
         """Write the inputs and launch ``rfr-inpaint`` on them.
@@ -134,7 +134,9 @@ class SubprocessInpainting:
             volume: ``(z, y, x)`` values (any real dtype; kept).
             hole: mask of the same shape (nonzero = hole).
             spacing: ``(z, y, x)`` spacing in mm.
-            method, model_path, axis, margin_mm, device, intensity, window, batch_size: as the command's options.
+            method, model_path, axis, margin_mm, device, intensity, window, batch_size: as the command's options;
+                ``None`` leaves an option to the command's own default (``rfr_inpaint.defaults``), so no default is
+                decided twice.
 
         Returns:
             the command line that was started.
@@ -158,11 +160,16 @@ class SubprocessInpainting:
         self.command = [
             self.python, "-m", "rfr_inpaint.cli",
             "--image", str(self.workdir / "input.nrrd"), "--mask", str(self.workdir / "hole.nrrd"),
-            "--output", str(self.workdir / "output.nrrd"), "--method", method, "--axis", str(int(axis)),
-            "--margin-mm", repr(float(margin_mm)), "--device", device, "--intensity", intensity,
-            "--window", repr(float(window[0])), repr(float(window[1])), "--batch-size", str(int(batch_size)),
+            "--output", str(self.workdir / "output.nrrd"), "--axis", str(int(axis)),
+            "--device", device, "--intensity", intensity, "--batch-size", str(int(batch_size)),
             "--progress", "json",
         ]  # fmt: skip
+        if method is not None:
+            self.command += ["--method", method]
+        if margin_mm is not None:
+            self.command += ["--margin-mm", repr(float(margin_mm))]
+        if window is not None:
+            self.command += ["--window", repr(float(window[0])), repr(float(window[1]))]
         if model_path:
             self.command += ["--model", str(model_path)]
         import rfr_inpaint
