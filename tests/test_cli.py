@@ -324,7 +324,11 @@ def test_failures_have_distinct_exit_codes_and_one_line_messages(tmp_path, ct, c
             "model",
             "broken.pt: ",
         ),
-        ([*ok_io, "--output", str(tmp_path / "o.nii.gz")], "model", "no shipped RFR-Net model: models/model.pt"),
+        (
+            [*ok_io, "--output", str(tmp_path / "o.nii.gz"), "--method", "rfr"],
+            "model",
+            "no shipped RFR-Net model: models/model.pt",
+        ),
         (
             [
                 *ok_io,
@@ -516,6 +520,6 @@ def test_biharmonic3d_end_to_end(tmp_path, ct, fmt, capsys, monkeypatch):
     # the method list of the no-model error comes from the package's one list
     monkeypatch.chdir(tmp_path)  # no shipped model where it is looked for
     monkeypatch.setattr(locations, "package_bundle_dir", lambda: tmp_path)
-    code = main(["--image", str(image_path), *region, "--output", str(tmp_path / "x.nrrd"), "--quiet"])
+    code = main(["--image", str(image_path), *region, "--output", str(tmp_path / "x.nrrd"), "--method", "rfr", "--quiet"])
     assert code == EXIT_CODES["model"]
     assert f"({', '.join(CLASSICAL_METHODS)})" in capsys.readouterr().err

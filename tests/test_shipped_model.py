@@ -161,12 +161,23 @@ def test_cli_defaults_to_the_shipped_model_and_the_default_method(shipped, real_
 
 
 def test_default_method_is_read_by_the_cli_and_the_slicer_module(monkeypatch):
+    from rfr_inpaint.cli import _resolve_method
+
     parser = build_parser()
-    assert parser.get_default("method") == DEFAULT_METHOD
-    assert f"inpainting method (default: {DEFAULT_METHOD})" in " ".join(parser.format_help().split())
+    assert parser.get_default("method") is None  # resolved when the command runs: a --model implies rfr
+    assert f"inpainting method (default: {DEFAULT_METHOD};" in " ".join(parser.format_help().split())
+    args = parser.parse_args(["--image", "x.nii.gz", "--metal-threshold"])
+    _resolve_method(args)
+    assert args.method == DEFAULT_METHOD
+    args = parser.parse_args(["--image", "x.nii.gz", "--metal-threshold", "--model", "m.pt"])
+    _resolve_method(args)
+    assert args.method == "rfr"
     other = next(m for m in ("mean", "biharmonic") if m != DEFAULT_METHOD)
-    monkeypatch.setattr(defaults, "DEFAULT_METHOD", other)  # the parser reads the value when it is built
-    assert build_parser().get_default("method") == other
+    monkeypatch.setattr(defaults, "DEFAULT_METHOD", other)  # read when the parser is built and when the command runs
+    assert f"(default: {other};" in " ".join(build_parser().format_help().split())
+    args = build_parser().parse_args(["--image", "x.nii.gz", "--metal-threshold"])
+    _resolve_method(args)
+    assert args.method == other
     # the Slicer panel's parameter node default is the name DEFAULT_METHOD imported from rfr_inpaint.defaults (the
     # module needs the Slicer application to import, so it is read as source)
     tree = ast.parse((ROOT / "RFRInpaint" / "RFRInpaint.py").read_text(encoding="utf-8"))

@@ -84,10 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, help="output file or DICOM folder (format from the name)")
     parser.add_argument(
         "--method",
-        default=DEFAULT_METHOD,
+        default=None,
         choices=METHODS,
-        help=f"inpainting method (default: {DEFAULT_METHOD}); biharmonic3d fills the hole in 3D from the neighbouring "
-        "slices too, the others slice by slice",
+        help=f"inpainting method (default: {DEFAULT_METHOD}; rfr when --model is given); biharmonic3d fills the hole "
+        "in 3D from the neighbouring slices too, the others slice by slice",
     )
     parser.add_argument(
         "--model",
@@ -187,6 +187,14 @@ def _same_path(a: Path, b: Path) -> bool:
         return False
 
 
+def _resolve_method(args: argparse.Namespace) -> None:
+    """``--method`` when given; else ``rfr`` when ``--model`` names a model, else ``rfr_inpaint.defaults.DEFAULT_METHOD``."""
+    if args.method is None:
+        from rfr_inpaint import defaults
+
+        args.method = "rfr" if args.model is not None else defaults.DEFAULT_METHOD
+
+
 def run(args: argparse.Namespace) -> int:
     """Carry out one ``rfr-inpaint`` call: resolve the output, load the inputs, build the hole, build the method,
     inpaint, write (and ``--preview``). Everything that can be checked without reading data is checked first.
@@ -200,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         CLIError: any failure, with its exit code.
     """
+    _resolve_method(args)
     output, out_format = _resolve_output(args)
     _check_options(args)
     _resolve_model(args)
