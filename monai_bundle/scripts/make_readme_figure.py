@@ -11,7 +11,7 @@ in brackets, over the whole 3D hole, on the [0, 1] scale of the default CT windo
 Usage (from the repository root)::
 
     python monai_bundle/scripts/make_readme_figure.py --data DIR --out docs/images/readme_example.png
-    python monai_bundle/scripts/make_readme_figure.py --data DIR --model PATH --out /tmp/example.png
+    python monai_bundle/scripts/make_readme_figure.py --data DIR --model PATH --out example.png
 
 ``--model`` defaults to the shipped model (:func:`rfr_inpaint.locations.shipped_model_path`).
 """
