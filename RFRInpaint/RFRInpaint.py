@@ -23,7 +23,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from RFRInpaintLib import ensure_rfr_inpaint_importable
+from RFRInpaintLib import ensure_rfr_inpaint_importable, moduleBundleDirs
 from RFRInpaintLib.logic import METHODS, SLICE_AXES, InpaintOptions, InpaintResult, RFRInpaintProcessor
 
 ensure_rfr_inpaint_importable()
@@ -109,7 +109,7 @@ def _hasShippedModel() -> bool:
     from rfr_inpaint.locations import shipped_model_path
 
     try:
-        shipped_model_path()
+        shipped_model_path(extra_dirs=moduleBundleDirs())
     except FileNotFoundError:
         return False
     return True

@@ -202,6 +202,26 @@ def test_checkpoint_round_trip_rebuilds_every_variant(variant, tmp_path):
         assert (loaded(*args) - expected).abs().max() < 0.05 * expected.abs().max() + 1e-3
 
 
+def test_checkpoint_records_a_recurrence_count_other_than_the_papers(tmp_path):
+    net = perturb(RFRNet(width=8, num_recurrences=2, prior=True, context_slices=1)).eval()
+    assert int(net.state_dict()["recurrence_config"]) == 2
+    assert "recurrence_config" not in RFRNet(width=8, prior=True, context_slices=1).state_dict()  # 6: no key
+    path = tmp_path / "r2.pt"
+    torch.save({"network": _state(net, half=True)}, path)
+    loaded = load_network(path)  # no num_recurrences given: the checkpoint's own
+    assert loaded.num_recurrences == 2
+    image, hole, guide = _inputs(net, 1, 40, 24)
+    three = RFRNet(width=8, num_recurrences=3, prior=True, context_slices=1).eval()
+    three.load_state_dict({k: v for k, v in net.state_dict().items() if k != "recurrence_config"}, strict=False)
+    with torch.no_grad():
+        expected = net(image, hole, guide)
+        assert (loaded(image, hole, guide) - expected).abs().max() < 0.05 * expected.abs().max() + 1e-3
+        assert (three(image, hole, guide) - expected).abs().max() > 1e-4  # the count changes the result
+    path = tmp_path / "r6.pt"
+    torch.save(RFRNet(width=8, prior=True, context_slices=1).state_dict(), path)
+    assert load_network(path).num_recurrences == 6  # without the key: the paper's count
+
+
 def test_faithful_network_has_exactly_the_authors_keys():
     keys = read_reference_keys()
     converted = convert_reference_state_dict({k: torch.zeros(s) for k, s, _ in keys})

@@ -439,6 +439,53 @@ def test_ui_parameters_cmake_and_icon_are_consistent():
         assert key in root_cmake
 
 
+def _cmake_list(cmake: str, name: str) -> list[str]:
+    body = re.search(rf"set\({name}\s+(.*?)\)", cmake, re.S)
+    assert body, name
+    return body.group(1).split()
+
+
+def test_installed_extension_finds_the_shipped_model(tmp_path):
+    """Lay out an installed extension as RFRInpaint/CMakeLists.txt installs it (module, package copy, bundle files
+    in RFRInpaintBundle/) and resolve the shipped model there, from a folder that is no bundle."""
+    import shutil
+    import subprocess
+
+    cmake = (MODULE_DIR / "CMakeLists.txt").read_text()
+    modules = tmp_path / "qt-scripted-modules"
+    for script in _cmake_list(cmake, "MODULE_PYTHON_SCRIPTS"):
+        target = modules / script.replace("${MODULE_NAME}", "RFRInpaint")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(MODULE_DIR / target.relative_to(modules), target)
+    shutil.copytree(BUNDLE_SOURCE_DIR / "rfr_inpaint", modules / "rfr_inpaint", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in _cmake_list(cmake, "RFR_INPAINT_BUNDLE_FILES"):
+        target = modules / "RFRInpaintBundle" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(BUNDLE_SOURCE_DIR / name, target)
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    probe = (
+        "import rfr_inpaint, RFRInpaintLib.logic as logic\n"
+        "print(rfr_inpaint.__file__)\n"
+        "print(logic._rfrModelPath(logic.InpaintOptions()))\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(modules)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    package, model = done.stdout.split()
+    assert Path(package).is_relative_to(modules)  # the installed copy, not the source tree
+    assert Path(model) == modules / "RFRInpaintBundle" / "models" / "model.pt"
+    # without the bundle folder the module says where it looked
+    shutil.rmtree(modules / "RFRInpaintBundle")
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0 and "method 'rfr' needs a model file" in done.stderr and str(elsewhere) in done.stderr
+
+
 def test_user_guide_figure_script(tmp_path):
     pytest.importorskip("matplotlib")
     sys.path.insert(0, str(MODULE_DIR / "Testing"))

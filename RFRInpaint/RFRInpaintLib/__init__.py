@@ -15,10 +15,20 @@ import importlib.util
 import sys
 from pathlib import Path
 
-__all__ = ["ensure_rfr_inpaint_importable", "BUNDLE_SOURCE_DIR"]
+__all__ = ["ensure_rfr_inpaint_importable", "BUNDLE_SOURCE_DIR", "INSTALLED_BUNDLE_DIR", "moduleBundleDirs"]
 
 #: ``monai_bundle`` folder of the source tree (holds the ``rfr_inpaint`` package) when running from source
 BUNDLE_SOURCE_DIR = Path(__file__).resolve().parents[2] / "monai_bundle"
+
+#: where an extension build installs the bundle's metadata and shipped model (``RFRInpaint/CMakeLists.txt``): beside
+#: the module, in a folder of its own, because the scripted-modules folder is shared by every extension
+INSTALLED_BUNDLE_DIR = Path(__file__).resolve().parents[1] / "RFRInpaintBundle"
+
+
+def moduleBundleDirs() -> list[Path]:
+    """Bundle folders the module knows of beyond the package's own lookup (:func:`rfr_inpaint.locations.
+    bundle_dir_candidates`): the installed extension's :data:`INSTALLED_BUNDLE_DIR` when it exists."""
+    return [INSTALLED_BUNDLE_DIR] if INSTALLED_BUNDLE_DIR.is_dir() else []
 
 
 def ensure_rfr_inpaint_importable() -> Path | None:

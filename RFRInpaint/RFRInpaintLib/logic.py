@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from RFRInpaintLib import ensure_rfr_inpaint_importable
+from RFRInpaintLib import ensure_rfr_inpaint_importable, moduleBundleDirs
 
 ensure_rfr_inpaint_importable()
 # the package's one list of methods and default method (rfr_inpaint.inpainters imports NumPy only, defaults nothing:
@@ -266,7 +266,7 @@ def _rfrModelPath(options: InpaintOptions) -> str:
     from rfr_inpaint.locations import shipped_model_path
 
     try:
-        return str(shipped_model_path())
+        return str(shipped_model_path(extra_dirs=moduleBundleDirs()))
     except FileNotFoundError as e:
         raise ValueError(f"method 'rfr' needs a model file (RFR-Net checkpoint or MONAI bundle folder): {e}") from e
 

@@ -168,6 +168,9 @@ def _network_options(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
         options["width"] = int(head.shape[0])
     if step is not None:
         options["small_hole"] = int(step.shape[-1]) == 5
+    recurrences = state.get("recurrence_config")
+    if recurrences is not None:
+        options["num_recurrences"] = int(recurrences.item())
     return options
 
 
@@ -176,8 +179,9 @@ def load_network(
 ) -> RFRNet:
     """Build an :class:`RFRNet` from a checkpoint file of this project or of the authors' code, in eval mode.
 
-    The architecture (channels, width, kernel variant, and the prior / context-slice guide of the variants, which
-    travel as the ``guide_config`` buffer) is read from the state dict; weights stored in float16 are loaded into the
+    The architecture (channels, width, kernel variant, the prior / context-slice guide of the variants, which
+    travel as the ``guide_config`` buffer, and a number of recurrences other than the paper's 6, as
+    ``recurrence_config``) is read from the state dict; weights stored in float16 are loaded into the
     float32 network; the file is loaded with
     ``weights_only=True``. Shapes that do not match and missing or unexpected keys raise an error naming them.
 
@@ -185,7 +189,8 @@ def load_network(
         path: checkpoint file.
         map_location: device for the weights.
         in_channels: for an authors' RGB checkpoint, 1 converts it to a grayscale network (default keeps 3).
-        kwargs: further :class:`RFRNet` options (e.g. ``num_recurrences``, ``attention_chunk_elements``).
+        kwargs: further :class:`RFRNet` options (e.g. ``attention_chunk_elements``); they override the recorded
+            ones.
 
     Returns:
         the network in eval mode.

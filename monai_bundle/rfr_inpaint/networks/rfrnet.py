@@ -14,6 +14,9 @@ from .rfr_module import RFRModule
 __all__ = ["RFRNet", "Bottleneck", "composite", "guide_channels", "pad_to_multiple"]
 
 
+#: reasoning steps of the paper (networks with another count record theirs in a ``recurrence_config`` buffer).
+DEFAULT_RECURRENCES = 6
+
 #: prior channels: the 3-D biharmonic fill (the base the network corrects) and the 2-D (slice-wise) one; which is
 #: better depends on the slice thickness, so the network sees both.
 PRIOR_CHANNELS = 2
@@ -137,7 +140,7 @@ class RFRNet(nn.Module):
     def __init__(
         self,
         in_channels: int = 1,
-        num_recurrences: int = 6,
+        num_recurrences: int = DEFAULT_RECURRENCES,
         small_hole: bool = False,
         image_mask_channels: Optional[int] = None,
         attention_chunk_elements: int = 1 << 24,
@@ -169,6 +172,9 @@ class RFRNet(nn.Module):
         if self.guide_channels:
             # only variants carry it: the authors' network keeps the authors' keys
             self.register_buffer("guide_config", torch.tensor([int(self.prior), self.context_slices]))
+        if num_recurrences != DEFAULT_RECURRENCES:
+            # only then: the paper's count keeps the authors' keys, and checkpoints without the buffer mean it
+            self.register_buffer("recurrence_config", torch.tensor(int(num_recurrences)))
         g = self.guide_channels
         self.head_pconv1 = PartialConv2d(in_channels + g, width, 7, stride=2, padding=3)
         self.head_bn1 = nn.BatchNorm2d(width)
