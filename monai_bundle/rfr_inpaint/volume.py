@@ -154,8 +154,10 @@ def _inpaint_slab(
     dtype: np.dtype,
     progress: Any,
     cancel: Callable[[], bool] | None,
+    spacing: tuple[float, float, float],
 ) -> None:
-    """Run a volumetric inpainter once on the consecutive slices that hold the hole, plus its ``context_slices``."""
+    """Run a volumetric inpainter once on the consecutive slices that hold the hole, plus its ``context_slices``
+    (with ``spacing=``, slice axis first, when it declares ``uses_spacing``)."""
     from rfr_inpaint.transforms.intensity import intensity_forward, intensity_inverse
 
     reach = getattr(inpainter, "context_slices", 0)
@@ -170,7 +172,10 @@ def _inpaint_slab(
     slab = slice(max(int(indices[0]) - reach, 0), min(int(indices[-1]) + reach + 1, stack.shape[0]))
     images = np.ascontiguousarray(intensity_forward(stack[slab], mapping), dtype=np.float32)
     holes = np.ascontiguousarray(hole_stack[slab])
-    filled = np.asarray(inpainter(images, holes))
+    if getattr(inpainter, "uses_spacing", False):
+        filled = np.asarray(inpainter(images, holes, spacing=spacing))
+    else:
+        filled = np.asarray(inpainter(images, holes))
     if filled.shape != images.shape:
         raise RuntimeError(f"inpainter returned shape {filled.shape} for input {images.shape}")
     values = cast_to_dtype(intensity_inverse(filled[holes], mapping, dtype=np.float64), dtype)
@@ -268,7 +273,11 @@ def inpaint_volume(
     result = volume.copy()
     result_stack = result[None] if two_d else np.moveaxis(result, axis, 0)
     if getattr(inpainter, "volumetric", False):
-        _inpaint_slab(stack, hole_stack, result_stack, indices, inpainter, mapping, volume.dtype, progress, cancel)
+        sizes = _spacing_for(volume.shape, spacing)
+        slab_spacing = (1.0, *sizes) if two_d else (sizes[axis], *(s for a, s in enumerate(sizes) if a != axis))
+        _inpaint_slab(
+            stack, hole_stack, result_stack, indices, inpainter, mapping, volume.dtype, progress, cancel, slab_spacing
+        )
         return result, used_hole
     total = len(indices)
     _report(progress, 0, total, 0)
