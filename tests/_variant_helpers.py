@@ -30,12 +30,13 @@ def perturb(net: torch.nn.Module, seed: int = 0, scale: float = 0.05) -> torch.n
     """Move every weight and BatchNorm statistic away from its initial value (seeded), so that a network's output
     depends on all of them: the zero-initialised output layer of a prior variant no longer hides the rest.
 
-    ``image_mask_channels`` and the integer buffers (``guide_config``, ``num_batches_tracked``) are left alone.
+    ``image_mask_channels``, ``prior_config`` (the prior's recipe) and the integer buffers (``guide_config``,
+    ``num_batches_tracked``) are left alone.
     """
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, t in net.state_dict().items():
-            if not t.is_floating_point() or name == "image_mask_channels":
+            if not t.is_floating_point() or name in ("image_mask_channels", "prior_config"):
                 continue
             if name.endswith("running_var"):
                 t.copy_(0.5 + torch.rand(t.shape, generator=gen))

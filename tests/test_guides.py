@@ -119,9 +119,9 @@ class _SpyInpainter(RFRInpainter):
         super().__init__(*args, **kwargs)
         self.calls: list[np.ndarray] = []
 
-    def __call__(self, images, holes):
+    def __call__(self, images, holes, spacing=None):
         self.calls.append(np.array(images))
-        return super().__call__(images, holes)
+        return super().__call__(images, holes, spacing=spacing)
 
 
 # (prior, context): without a prior channel the neighbours' holes still come filled by the 3-D prior, which reads
@@ -176,3 +176,40 @@ def test_inpaint_slices_treats_images_independently():
     assert np.array_equal(plain.inpaint_slices(images, holes), plain(images, holes))
     with pytest.raises(ValueError, match="one shape"):
         inpainter.inpaint_slices(images, holes[:2])
+
+
+def test_prior_fill_with_spacing_is_biharmonic3d_mm(stack):
+    from rfr_inpaint.baselines import SpacedBiharmonic3DInpainter
+
+    images, holes = stack
+    spacing = (2.5, 0.7, 0.7)
+    spaced = prior_fill(images, holes, spacing=spacing, spacing_exponent=1.0)
+    assert np.array_equal(spaced, SpacedBiharmonic3DInpainter(spacing_exponent=1.0)(images, holes, spacing=spacing))
+    assert not np.array_equal(spaced, prior_fill(images, holes))
+    # exponent 0, or no spacing: biharmonic3d; independent images: 2-D, whatever the spacing
+    assert np.array_equal(prior_fill(images, holes, spacing=spacing), prior_fill(images, holes))
+    assert np.array_equal(prior_fill(images, holes, spacing_exponent=1.0), prior_fill(images, holes))
+    flat = prior_fill(images, holes, consecutive=False, spacing=spacing, spacing_exponent=1.0)
+    assert np.array_equal(flat, BiharmonicInpainter()(images, holes))
+
+
+def test_untrained_network_with_a_spaced_prior_is_biharmonic3d_mm_on_a_real_volume():
+    from _variant_helpers import real_ct
+
+    from rfr_inpaint.inpainters import get_inpainter
+
+    hu, spacing = real_ct()  # int16 HU, 2.5 mm slices
+    hole = box_hole(hu.shape, (2, 4, 60, 76, 70, 78), (5, 6, 100, 130, 40, 46))
+    results = {}
+    for exponent in (0.0, 1.0):
+        net = RFRNet(width=8, num_recurrences=1, prior=True, context_slices=2, prior_spacing_exponent=exponent).eval()
+        inpainter = RFRInpainter(net, device="cpu")
+        assert inpainter.uses_spacing and inpainter.volumetric
+        results[exponent], _ = inpaint_volume(hu, hole, inpainter, spacing=spacing, margin_mm=0.0)
+    expected = {
+        0.0: inpaint_volume(hu, hole, get_inpainter("biharmonic3d"), spacing=spacing, margin_mm=0.0)[0],
+        1.0: inpaint_volume(hu, hole, get_inpainter("biharmonic3d_mm"), spacing=spacing, margin_mm=0.0)[0],
+    }
+    for exponent, result in results.items():
+        assert np.abs(result.astype(np.int32) - expected[exponent]).max() <= 1  # the prior, to HU rounding
+    assert np.abs(results[1.0].astype(np.int32) - results[0.0]).max() > 5  # the recipe reached the prior

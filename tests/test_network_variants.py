@@ -222,6 +222,22 @@ def test_checkpoint_records_a_recurrence_count_other_than_the_papers(tmp_path):
     assert load_network(path).num_recurrences == 6  # without the key: the paper's count
 
 
+def test_checkpoint_records_the_priors_spacing_exponent(tmp_path):
+    net = perturb(RFRNet(width=8, num_recurrences=1, prior=True, context_slices=1, prior_spacing_exponent=1.0))
+    assert float(net.state_dict()["prior_config"][0]) == 1.0
+    assert "prior_config" not in RFRNet(width=8, prior=True, context_slices=1).state_dict()  # 0: no key
+    path = tmp_path / "mm.pt"
+    torch.save({"network": _state(net, half=True)}, path)
+    assert load_network(path).prior_spacing_exponent == 1.0
+    path = tmp_path / "unit.pt"
+    torch.save(RFRNet(width=8, prior=True, context_slices=1).state_dict(), path)
+    assert load_network(path).prior_spacing_exponent == 0.0
+    with pytest.raises(ValueError, match="prior_spacing_exponent"):
+        RFRNet(width=8, context_slices=1, prior_spacing_exponent=1.0)  # no prior to make
+    with pytest.raises(ValueError, match="prior_spacing_exponent"):
+        RFRNet(width=8, prior=True, prior_spacing_exponent=-1.0)
+
+
 def test_faithful_network_has_exactly_the_authors_keys():
     keys = read_reference_keys()
     converted = convert_reference_state_dict({k: torch.zeros(s) for k, s, _ in keys})

@@ -55,7 +55,14 @@ def bank(volumes, recipe, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("bank")
     net = recipe["network_def"]
     dataset = GuidedPatchDataset(
-        volumes, 6, patch=32, prior=net["prior"], context_slices=net["context_slices"], deterministic=True, seed=0
+        volumes,
+        6,
+        patch=32,
+        prior=net["prior"],
+        context_slices=net["context_slices"],
+        prior_spacing_exponent=net["prior_spacing_exponent"],
+        deterministic=True,
+        seed=0,
     )
     train = write_patch_bank(dataset, root / "train", 4, shard_size=3)
     val = write_patch_bank(dataset, root / "val", 2, shard_size=4, start=4)
@@ -129,6 +136,22 @@ def test_patch_guides_follow_the_network_options(volumes, prior, context):
     assert sample["guide"].shape[0] == guide_channels(prior, context)
     hole_channel = 2 if prior else 0
     assert torch.equal(sample["guide"][hole_channel], sample["hole"][0])
+
+
+def test_patch_prior_follows_the_spacing_exponent(volumes):
+    unit = GuidedPatchDataset(volumes, 4, patch=48, deterministic=True, seed=3, two_d_fraction=0.0)
+    spaced = GuidedPatchDataset(
+        volumes, 4, patch=48, deterministic=True, seed=3, two_d_fraction=0.0, prior_spacing_exponent=1.0
+    )
+    differ = 0
+    for i in range(4):
+        a, b = unit[i], spaced[i]
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["hole"], b["hole"])  # the same draw
+        assert torch.equal(a["guide"][1:3], b["guide"][1:3])  # 2-D prior and hole do not depend on it
+        known = a["hole"][0] == 0
+        assert torch.equal(a["guide"][0][known], b["guide"][0][known])
+        differ += int(not torch.equal(a["guide"][0], b["guide"][0]))
+    assert differ >= 3  # the 3-D prior is biharmonic3d_mm with the volume's 2.5 mm slices
 
 
 def test_bad_patch_options_are_refused(volumes):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rfr_inpaint.baselines import Biharmonic3DInpainter, BiharmonicInpainter
+from rfr_inpaint.baselines import Biharmonic3DInpainter, BiharmonicInpainter, SpacedBiharmonic3DInpainter
 
 __all__ = ["neighbour_offsets", "prior_fill", "prior_fill_2d", "slice_guide", "PRIOR_CONTEXT_SLICES"]
 
@@ -32,7 +32,13 @@ def neighbour_offsets(context_slices: int) -> list[int]:
     return [sign * d for d in range(1, int(context_slices) + 1) for sign in (-1, 1)]
 
 
-def prior_fill(stack: np.ndarray, holes: np.ndarray, consecutive: bool = True) -> np.ndarray:
+def prior_fill(
+    stack: np.ndarray,
+    holes: np.ndarray,
+    consecutive: bool = True,
+    spacing: tuple[float, float, float] | None = None,
+    spacing_exponent: float = 0.0,
+) -> np.ndarray:
     """The stack with every hole filled by the classical prior (known pixels unchanged).
 
     Args:
@@ -40,10 +46,15 @@ def prior_fill(stack: np.ndarray, holes: np.ndarray, consecutive: bool = True) -
         holes: ``(S, H, W)`` bool, True = hole.
         consecutive: the slices are consecutive slices of one volume (3-D biharmonic); else independent images (2-D
             biharmonic per slice).
+        spacing: voxel size of the stack's axes (slice axis first); used with ``spacing_exponent``.
+        spacing_exponent: 0: ``biharmonic3d``; ``e > 0``: ``biharmonic3d_mm`` with that exponent (the network's
+            ``prior_spacing_exponent``); without ``spacing`` both are ``biharmonic3d``.
 
     Returns:
         float32 ``(S, H, W)``.
     """
+    if consecutive and spacing_exponent and spacing is not None:
+        return SpacedBiharmonic3DInpainter(spacing_exponent=spacing_exponent)(stack, holes, spacing=tuple(spacing))
     if consecutive:
         return Biharmonic3DInpainter()(stack, holes)
     return BiharmonicInpainter()(stack, holes)

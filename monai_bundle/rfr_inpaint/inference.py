@@ -321,11 +321,14 @@ def fuse_for_inference(network: RFRNet, inplace: bool = False) -> RFRNet:
 class _SliceGuides:
     """Guide channels of the slices of one stack, built once per slice (:mod:`rfr_inpaint.guides`)."""
 
-    def __init__(self, network: nn.Module, images: np.ndarray, holes: np.ndarray) -> None:
+    def __init__(
+        self, network: nn.Module, images: np.ndarray, holes: np.ndarray, spacing: tuple[float, ...] | None
+    ) -> None:
         self.prior = bool(getattr(network, "prior", False))
         self.context_slices = int(getattr(network, "context_slices", 0))
         self.holes = holes
-        self.filled = prior_fill(images, holes, consecutive=True)
+        exponent = float(getattr(network, "prior_spacing_exponent", 0.0))
+        self.filled = prior_fill(images, holes, consecutive=True, spacing=spacing, spacing_exponent=exponent)
         self._cache: dict[int, np.ndarray] = {}
 
     def crop(self, roi: Roi) -> np.ndarray:
@@ -442,6 +445,12 @@ class RFRInpainter:
         return self.guided
 
     @property
+    def uses_spacing(self) -> bool:
+        """A guided network builds its 3-D prior with the voxel size (``prior_spacing_exponent``): the volume path
+        then passes ``spacing`` to :meth:`__call__`."""
+        return self.guided
+
+    @property
     def context_slices(self) -> int:
         """Slices beyond the hole that a guided network reads: its neighbours, and those of the 3-D prior (which
         also fills the neighbours' holes, so it is read without a prior channel too)."""
@@ -494,7 +503,9 @@ class RFRInpainter:
             raise ValueError(f"expected (N, H, W) images and holes of one shape, got {images.shape} and {holes.shape}")
         return np.concatenate([self(images[i : i + 1], holes[i : i + 1]) for i in range(images.shape[0])])
 
-    def __call__(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    def __call__(
+        self, images: np.ndarray, holes: np.ndarray, spacing: tuple[float, float, float] | None = None
+    ) -> np.ndarray:
         """Inpaint a slice stack.
 
         For a guided network the stack is taken as consecutive slices of one volume (the 3-D prior and the
@@ -503,6 +514,8 @@ class RFRInpainter:
         Args:
             images: (N, H, W) float32 in [0, 1].
             holes: (N, H, W) bool, True = hole.
+            spacing: voxel size of the stack's axes, slice axis first (mm), for a network whose prior knows the
+                spacing (``prior_spacing_exponent``); ``None``: 1 on every axis.
 
         Returns:
             (N, H, W) float32: the input with the hole pixels replaced by the prediction.
@@ -517,7 +530,7 @@ class RFRInpainter:
             raise ValueError(f"expected (N, H, W) images and holes of one shape, got {images.shape} and {holes.shape}")
         result = images.copy()
         rois = self.plan(holes)
-        guides = _SliceGuides(self.network, images, holes) if self.guided and rois else None
+        guides = _SliceGuides(self.network, images, holes, spacing) if self.guided and rois else None
         groups: dict[tuple[int, int], list[Roi]] = {}
         for roi in rois:
             groups.setdefault((roi.height, roi.width), []).append(roi)

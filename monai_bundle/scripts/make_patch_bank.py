@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patch", type=int, default=96)
     parser.add_argument("--context-slices", type=int, default=2)
     parser.add_argument("--no-prior", action="store_true")
+    parser.add_argument("--prior-spacing-exponent", type=float, default=0.0,
+                        help="3-D prior: 0 biharmonic3d, e > 0 biharmonic3d_mm with that exponent (the network's "
+                        "prior_spacing_exponent; default 0)")
     parser.add_argument("--two-d-fraction", type=float, default=0.2)
     parser.add_argument("--shard-size", type=int, default=64)
     args = parser.parse_args(argv)
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         two_d_fraction=args.two_d_fraction,
         deterministic=True,
         seed=args.seed,
+        prior_spacing_exponent=args.prior_spacing_exponent,
     )
     with tqdm(total=-(-args.num // args.shard_size), desc=f"{args.split} bank", unit="shard") as bar:
         write_patch_bank(dataset, args.out, args.num, args.shard_size, args.start, progress=bar)

@@ -92,6 +92,8 @@ class GuidedPatchDataset(Dataset):
         ct_window: HU window mapped to [0, 1] for CT (the mapping inference uses).
         deterministic: sample ``i`` is always the same (validation); else every call draws anew.
         seed: base seed.
+        prior_spacing_exponent: the 3-D prior's recipe (the network's ``prior_spacing_exponent``: 0 ``biharmonic3d``,
+            ``e > 0`` ``biharmonic3d_mm`` with the volume's spacing).
 
     Each item is ``{"image": (1, P, P) truth in [0, 1], "hole": (1, P, P) 1 = hole, "guide": (G, P, P)}``.
     """
@@ -108,6 +110,7 @@ class GuidedPatchDataset(Dataset):
         ct_window: Sequence[float] = DEFAULT_CT_WINDOW,
         deterministic: bool = False,
         seed: int = 0,
+        prior_spacing_exponent: float = 0.0,
     ) -> None:
         if not volumes:
             raise ValueError("GuidedPatchDataset needs at least one volume")
@@ -126,6 +129,7 @@ class GuidedPatchDataset(Dataset):
         self.family_probs = np.array([fams[k] / total for k in self.families])
         self.deterministic = bool(deterministic)
         self.seed = int(seed)
+        self.prior_spacing_exponent = float(prior_spacing_exponent)
         sizes = np.array([v["image"].size for v in self.volumes], dtype=np.float64)
         self.volume_probs = np.sqrt(sizes) / np.sqrt(sizes).sum()  # large volumes more often, small ones still seen
 
@@ -162,7 +166,9 @@ class GuidedPatchDataset(Dataset):
         two_d = vol["modality"] != "CT" or vol["image"].shape[0] == 1 or rng.random() < self.two_d_fraction
         family = self.families[int(rng.choice(len(self.families), p=self.family_probs))]
         stack, holes, centre = self._draw(vol, rng, family, two_d)
-        filled = prior_fill(stack, holes, consecutive=not two_d)
+        filled = prior_fill(
+            stack, holes, consecutive=not two_d, spacing=vol["spacing"], spacing_exponent=self.prior_spacing_exponent
+        )
         guide = slice_guide(filled, holes, centre, self.prior, self.context_slices)
         if rng.random() < 0.5:  # left-right flip: anatomy is roughly symmetric
             stack, holes, guide = stack[..., ::-1], holes[..., ::-1], guide[..., ::-1]

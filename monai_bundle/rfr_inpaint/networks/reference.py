@@ -168,6 +168,9 @@ def _network_options(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
         options["width"] = int(head.shape[0])
     if step is not None:
         options["small_hole"] = int(step.shape[-1]) == 5
+    prior_config = state.get("prior_config")
+    if prior_config is not None:
+        options["prior_spacing_exponent"] = float(prior_config.reshape(-1)[0].item())
     recurrences = state.get("recurrence_config")
     if recurrences is not None:
         options["num_recurrences"] = int(recurrences.item())
@@ -180,8 +183,8 @@ def load_network(
     """Build an :class:`RFRNet` from a checkpoint file of this project or of the authors' code, in eval mode.
 
     The architecture (channels, width, kernel variant, the prior / context-slice guide of the variants, which
-    travel as the ``guide_config`` buffer, and a number of recurrences other than the paper's 6, as
-    ``recurrence_config``) is read from the state dict; weights stored in float16 are loaded into the
+    travel as the ``guide_config`` buffer, the prior's spacing exponent as ``prior_config``, and a number of
+    recurrences other than the paper's 6, as ``recurrence_config``) is read from the state dict; weights stored in float16 are loaded into the
     float32 network; the file is loaded with
     ``weights_only=True``. Shapes that do not match and missing or unexpected keys raise an error naming them.
 

@@ -120,6 +120,10 @@ class RFRNet(nn.Module):
             ``out_conv`` initialised to zero, so an untrained network returns the 3-D biharmonic fill exactly.
         context_slices: 2.5D input: the ``k`` slices on each side of the slice to inpaint, each with its own hole,
             come as guide channels (see :func:`guide_channels`).
+        prior_spacing_exponent: how the 3-D prior fill is made (the guide's recipe, not used by the forward pass):
+            0 is ``biharmonic3d`` (every axis one unit apart), ``e > 0`` is ``biharmonic3d_mm`` with the axes weighted
+            by ``(min(spacing) / spacing) ** e`` (:func:`rfr_inpaint.guides.prior_fill`). Recorded in a
+            ``prior_config`` buffer when not 0, so that inference builds the prior the network was trained on.
 
     The guide (``prior`` and/or ``context_slices``) is a tensor of :func:`guide_channels` channels passed as
     ``forward(image, hole, guide)``, known at every pixel: ``[3-D prior fill, 2-D prior fill (if prior)] + [hole of the slice] +
@@ -147,6 +151,7 @@ class RFRNet(nn.Module):
         width: int = 64,
         prior: bool = False,
         context_slices: int = 0,
+        prior_spacing_exponent: float = 0.0,
     ):
         super().__init__()
         if in_channels < 1:
@@ -157,12 +162,15 @@ class RFRNet(nn.Module):
             raise ValueError(f"width must be a multiple of 8 (>= 8), got {width}")
         if context_slices < 0:
             raise ValueError(f"context_slices must be >= 0, got {context_slices}")
+        if not float(prior_spacing_exponent) >= 0 or (float(prior_spacing_exponent) and not prior):
+            raise ValueError(f"prior_spacing_exponent must be >= 0 and needs prior=True, got {prior_spacing_exponent}")
         self.in_channels = in_channels
         self.num_recurrences = num_recurrences
         self.small_hole = small_hole
         self.width = width
         self.prior = bool(prior)
         self.context_slices = int(context_slices)
+        self.prior_spacing_exponent = float(prior_spacing_exponent)
         self.guide_channels = guide_channels(self.prior, self.context_slices)
         k, p = (5, 2) if small_hole else (7, 3)
         # A buffer, so that a converted network's setting travels with its state dict.
@@ -172,6 +180,8 @@ class RFRNet(nn.Module):
         if self.guide_channels:
             # only variants carry it: the authors' network keeps the authors' keys
             self.register_buffer("guide_config", torch.tensor([int(self.prior), self.context_slices]))
+        if self.prior_spacing_exponent:
+            self.register_buffer("prior_config", torch.tensor([self.prior_spacing_exponent]))
         if num_recurrences != DEFAULT_RECURRENCES:
             # only then: the paper's count keeps the authors' keys, and checkpoints without the buffer mean it
             self.register_buffer("recurrence_config", torch.tensor(int(num_recurrences)))
