@@ -4,7 +4,8 @@ End to end through :func:`rfr_inpaint.volume.inpaint_volume` (1 mm mask dilation
 guided network the classical prior and the neighbouring slices included). Reports seconds per affected slice for each
 mode / context, the speed-up over full-slice inference and the quality in the (dilated) hole against the metal-free
 volume: masked PSNR / SSIM (:mod:`rfr_inpaint.metrics`) of each mode, and of ROI against full-slice. For a guided
-network (``prior``) the same figures of its prior alone (``biharmonic3d``) and the network's gain over it. Prints one
+network (``prior``) the same figures of its prior alone (``biharmonic3d``, or ``biharmonic3d_mm`` for a network with
+``prior_spacing_exponent``) and the network's gain over it. Prints one
 JSON object.
 
     python bench/bench_volume.py --model model.pt                  # ROI at the default context, and full-slice
@@ -19,7 +20,7 @@ import time
 import numpy as np
 import torch
 from _common import emit, machine_info
-from rfr_inpaint.baselines import Biharmonic3DInpainter
+from rfr_inpaint.baselines import Biharmonic3DInpainter, SpacedBiharmonic3DInpainter
 from rfr_inpaint.data.synthetic import insert_metal, synthetic_ct_volume
 from rfr_inpaint.inference import DEFAULT_CONTEXT, RFRInpainter
 from rfr_inpaint.metrics import masked_psnr, masked_ssim
@@ -90,12 +91,14 @@ def main() -> None:
     inpaint_volume(with_metal, metal, lambda images, holes: images, spacing=spacing, margin_mm=1.0)
     result["pipeline_without_network_seconds"] = round(time.perf_counter() - t0, 2)
     prior = None
-    if getattr(network, "prior", False):  # a guided network starts from the 3-D biharmonic fill: time and score it
+    if getattr(network, "prior", False):  # a guided network starts from its 3-D biharmonic fill: time and score it
+        exponent = float(getattr(network, "prior_spacing_exponent", 0.0))
+        prior_method = SpacedBiharmonic3DInpainter(spacing_exponent=exponent) if exponent else Biharmonic3DInpainter()
         t0, c0 = time.perf_counter(), time.process_time()
-        prior_out, used = inpaint_volume(with_metal, metal, Biharmonic3DInpainter(), spacing=spacing, margin_mm=1.0)
+        prior_out, used = inpaint_volume(with_metal, metal, prior_method, spacing=spacing, margin_mm=1.0)
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
         prior = _quality(prior_out, clean, used, affected)
-        result["prior_biharmonic3d"] = {
+        result["prior_" + prior_method.name] = {
             "seconds_per_affected_slice": round(seconds / len(affected), 3),
             "cpu_seconds_per_affected_slice": round(cpu_seconds / len(affected), 3),
             **prior,

@@ -31,12 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_CT = Path(__file__).resolve().parent / "data" / "real_ct_chest.nii.gz"
 
 
-def _tiny_guided_checkpoint(path: Path) -> Path:
+def _tiny_guided_checkpoint(path: Path, prior_spacing_exponent: float = 0.0) -> Path:
     """An untrained guided RFR-Net (prior, one context slice), float16 like the shipped model."""
     from rfr_inpaint.networks import RFRNet
 
     torch.manual_seed(0)
-    network = RFRNet(width=8, prior=True, context_slices=1)
+    network = RFRNet(width=8, prior=True, context_slices=1, prior_spacing_exponent=prior_spacing_exponent)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in network.state_dict().items()}, path)
     return path
@@ -147,13 +147,13 @@ def test_cli_defaults_to_the_shipped_model_and_the_default_method(shipped, real_
                 "--output",
                 str(tmp_path / "b3d.nii.gz"),
                 "--method",
-                "biharmonic3d",
+                DEFAULT_METHOD,
                 "--quiet",
             ]
         )
         == 0
     )
-    # the shipped (here: untrained, guided) model gives its 3-D biharmonic prior; the metal is gone
+    # without --method: the default method, as if named; the metal is gone
     np.testing.assert_array_equal(out, read_image(tmp_path / "b3d.nii.gz").array)
     used = dilate_mm(with_metal >= 2500, THRESHOLD_MARGIN_MM, spacing)
     np.testing.assert_array_equal(out[~used], with_metal[~used])

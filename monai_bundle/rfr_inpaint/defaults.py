@@ -21,9 +21,9 @@ __all__ = [
 ]
 
 #: the inpainting method of the ``rfr-inpaint`` command and of the 3D Slicer module when none is chosen: the one the
-#: benchmark on held-out real CT volumes ranks best (``docs/accuracy.md``). The shipped RFR-Net ties with it
-#: (overall CT hole PSNR 32.63 dB both, paired difference -0.00 dB) at several times its cost, so biharmonic3d.
-DEFAULT_METHOD = "biharmonic3d"
+#: benchmark on held-out real CT volumes ranks best (``docs/accuracy.md``): biharmonic3d_mm, best on all ten CT
+#: families (overall CT hole PSNR 34.04 dB against 32.63 for biharmonic3d and the shipped RFR-Net).
+DEFAULT_METHOD = "biharmonic3d_mm"
 #: the RFR-Net model the project ships, relative to the MONAI bundle folder (found by
 #: :func:`rfr_inpaint.locations.shipped_model_path`); method ``rfr`` uses it when no model is given.
 SHIPPED_MODEL = "models/model.pt"
