@@ -119,6 +119,31 @@ def test_volume_inferer_fills_only_hole_slices():
         VolumeInpaintingInferer()(volume, network)
 
 
+def test_volume_inferer_passes_the_metatensors_spacing_to_a_spaced_prior():
+    """A guided network whose prior knows the spacing gets it from the MetaTensor's affine (array index order)."""
+    from _variant_helpers import box_hole, real_ct_01
+    from monai.data import MetaTensor
+
+    from rfr_inpaint.inpainters import get_inpainter
+    from rfr_inpaint.transforms.intensity import mapping_from_window
+    from rfr_inpaint.volume import inpaint_volume
+
+    volume = real_ct_01()[:, 40:104, 50:114].copy()
+    hole = box_hole(volume.shape, (3, 5, 20, 40, 28, 33))
+    spacing = (2.5, 0.7, 0.7)
+    network = RFRNet(width=8, num_recurrences=1, prior=True, context_slices=1, prior_spacing_exponent=1.0).eval()
+    affine = torch.diag(torch.tensor([*spacing, 1.0], dtype=torch.float64))
+    inputs = MetaTensor(torch.from_numpy(volume)[None, None], affine=affine)
+    holes = torch.from_numpy(hole.astype(np.float32))[None, None]
+    out = VolumeInpaintingInferer()(inputs, network, holes)[0, 0].numpy()
+    identity = mapping_from_window(0.0, 1.0, clip=True)
+    expected, _ = inpaint_volume(volume, hole, get_inpainter("biharmonic3d_mm"), spacing=spacing, margin_mm=0.0,
+                                 intensity=identity)
+    assert np.abs(out - expected).max() < 1e-5  # the untrained network is its prior, made with the spacing
+    plain = VolumeInpaintingInferer()(torch.from_numpy(volume)[None, None], network, holes)[0, 0].numpy()
+    assert np.abs(plain - out).max() > 1e-3  # a plain tensor has no spacing: 1 mm
+
+
 @pytest.mark.parametrize("slope_intercept", [(1.0, 0.0), (2.0, 10.0)])
 def test_monochrome1_dicom_series_is_written_back_as_monochrome1(tmp_path: Path, slope_intercept):
     """A MONOCHROME1 series reads inverted (GDCM: stored ``4095 - s``); writing it back with the series as template

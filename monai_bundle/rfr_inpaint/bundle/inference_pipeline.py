@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
+from monai.data.utils import affine_to_spacing
 from monai.inferers import Inferer
 from monai.transforms import MapTransform
 
@@ -210,10 +211,27 @@ class VolumeInpaintingInferer(Inferer):
             volume = inputs[n, 0].detach().float().cpu().numpy()
             holes = hole[n, 0].detach().cpu().numpy() > 0.5
             result, _ = inpaint_volume(
-                volume, holes, inpainter, axis=self.axis, margin_mm=0.0, intensity=identity, batch_size=self.batch_size
+                volume,
+                holes,
+                inpainter,
+                axis=self.axis,
+                spacing=_array_spacing(inputs, n),
+                margin_mm=0.0,
+                intensity=identity,
+                batch_size=self.batch_size,
             )
             out.append(torch.from_numpy(np.asarray(result, dtype=np.float32))[None])
         return torch.stack(out).to(inputs.device)
+
+
+def _array_spacing(inputs: torch.Tensor, n: int) -> tuple[float, ...] | None:
+    """The voxel size of sample ``n``'s array axes, from a MetaTensor's affine (the bundle's reader writes it in
+    NumPy index order); None for a plain tensor (``inpaint_volume`` then takes 1 mm)."""
+    if not isinstance(inputs, MetaTensor):
+        return None
+    affine = inputs.affine
+    affine = affine[n] if affine.ndim == 3 else affine
+    return tuple(float(s) for s in affine_to_spacing(affine, r=inputs.dim() - 2))
 
 
 class KeepKnownVoxelsd(MapTransform):
