@@ -254,3 +254,36 @@ def test_the_real_shipped_model(real_ct, monkeypatch):
     result, used = inpaint_volume(volume, hole, get_inpainter("rfr", device="cpu"), spacing=spacing, margin_mm=1.0)
     np.testing.assert_array_equal(result[~used], volume[~used])  # known voxels composited exactly
     assert result.dtype == volume.dtype and (result[used] != volume[used]).any()
+
+
+def test_ship_model_script_stores_float16_checks_and_records_the_digest(tmp_path, capsys):
+    import hashlib
+    import shutil
+
+    from rfr_inpaint.networks import load_network
+    from rfr_inpaint.safe_io import load_checkpoint
+
+    spec = importlib.util.spec_from_file_location("ship_model", BUNDLE_DIR / "scripts" / "ship_model.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    source = _tiny_guided_checkpoint(tmp_path / "stage" / "model.pt", prior_spacing_exponent=1.0)
+    large_files = tmp_path / "large_files.yml"
+    shutil.copy(BUNDLE_DIR / "large_files.yml", large_files)
+    dest = tmp_path / "models" / "model.pt"
+    dest.parent.mkdir()
+    argv = [str(source), "--dest", str(dest), "--large-files", str(large_files)]
+    assert script.main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    digest = hashlib.sha256(dest.read_bytes()).hexdigest()
+    assert report["sha256"] == digest and f'hash_val: "{digest}"' in large_files.read_text()
+    assert large_files.read_text().count("hash_val") == (BUNDLE_DIR / "large_files.yml").read_text().count("hash_val")
+    stored = load_checkpoint(dest)
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
+    assert load_network(dest).prior_spacing_exponent == 1.0 and report["variant"]["context_slices"] == 1
+    before = dest.read_bytes()
+    with pytest.raises(SystemExit):  # an existing shipped model is replaced only with --force
+        script.main(argv)
+    with pytest.raises(SystemExit, match="no single entry"):  # a wrong entry is refused before anything is written
+        script.main([*argv, "--force", "--entry", "models/other.pt"])
+    assert dest.read_bytes() == before
+    assert script.main([*argv, "--force"]) == 0
