@@ -369,6 +369,10 @@ class Biharmonic3DInpainter(ClassicalInpainter):
         Raises:
             ValueError: shapes differ, are not 2-D / 3-D, or the known voxels are not finite.
         """
+        return self._fill(images, holes, None)
+
+    def _fill(self, images: np.ndarray, holes: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+        """Validate, then fill with :func:`biharmonic_fill_3d` (``weights``: its axis weights)."""
         images, holes = self._validated(images, holes, "S")
         stack = images.astype(np.float32, copy=False)
         if not np.isfinite(stack[~holes]).all():
@@ -377,7 +381,7 @@ class Biharmonic3DInpainter(ClassicalInpainter):
             return BiharmonicInpainter(fill_value=self.fill_value)(stack, holes)
         if holes.all():
             return np.full_like(stack, self.fill_value)
-        out = biharmonic_fill_3d(stack, holes)
+        out = biharmonic_fill_3d(stack, holes, weights)
         return np.where(holes, out, stack)
 
 
@@ -429,19 +433,10 @@ class SpacedBiharmonic3DInpainter(Biharmonic3DInpainter):
             ValueError: shapes differ, are not 2-D / 3-D, the known voxels are not finite, or a bad spacing.
         """
         if spacing is None:
-            return super().__call__(images, holes)
-        images, holes = self._validated(images, holes, "S")
-        stack = images.astype(np.float32, copy=False)
-        if not np.isfinite(stack[~holes]).all():
-            raise ValueError(f"{type(self).__name__}: the known voxels contain NaN or infinite values")
-        if stack.ndim == 2 or stack.shape[0] == 1:
-            return BiharmonicInpainter(fill_value=self.fill_value)(stack, holes)
+            return self._fill(images, holes, None)
         if len(spacing) != 3:
             raise ValueError(f"{type(self).__name__}: spacing needs 3 values (slice axis first), got {spacing}")
-        if holes.all():
-            return np.full_like(stack, self.fill_value)
-        out = biharmonic_fill_3d(stack, holes, axis_weights(tuple(spacing), self.spacing_exponent))
-        return np.where(holes, out, stack)
+        return self._fill(images, holes, axis_weights(tuple(spacing), self.spacing_exponent))
 
 
 #: name -> inpainter class, the names of :func:`rfr_inpaint.inpainters.get_inpainter` (``biharmonic3d`` is
