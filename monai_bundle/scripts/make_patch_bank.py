@@ -8,6 +8,11 @@ Example (the shipped model's banks; see ``docs/README.md``)::
 
     python scripts/make_patch_bank.py --datalist DATA/datalist.json --split training --out BANK/train --num 3200
     python scripts/make_patch_bank.py --datalist DATA/datalist.json --split validation --out BANK/val --num 128 --seed 1
+
+The guide follows the network of a training config (``--config``, default ``configs/train_real_ct.json``): its
+``network_def`` is built and its prior, context slices and prior spacing exponent are the bank's, and its
+``ct_window`` maps CT to [0, 1]. The bank records that recipe in ``bank.json``; the training config's datasets are
+given the network, so a bank drawn for another one is refused before the first step.
 """
 
 from __future__ import annotations
@@ -15,10 +20,36 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
-from rfr_inpaint.data.patches import GuidedPatchDataset, load_volumes, write_patch_bank
+from rfr_inpaint.data.patches import NETWORK_RECIPE_KEYS, GuidedPatchDataset, load_volumes, write_patch_bank
+from rfr_inpaint.defaults import DEFAULT_CT_WINDOW
+
+#: the shipped model's training recipe
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "train_real_ct.json"
+
+
+def recipe_options(config: str | Path) -> dict[str, Any]:
+    """The guide options of a training config: :data:`NETWORK_RECIPE_KEYS` of its built ``network_def`` (so the
+    network's own defaults apply to keys the config leaves out) and its ``ct_window`` (default the CT window).
+
+    Raises:
+        SystemExit: the config cannot be read or has no ``network_def`` (the message names the file).
+    """
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    try:
+        parser.read_config(str(config))
+        network = parser.get_parsed_content("network_def")
+    except (OSError, ValueError, KeyError) as e:
+        raise SystemExit(f"{config}: cannot build the config's network_def: {e}") from e
+    options = {key: getattr(network, key) for key in NETWORK_RECIPE_KEYS}
+    options["ct_window"] = parser.get_parsed_content("ct_window") if "ct_window" in parser else DEFAULT_CT_WINDOW
+    return options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,29 +61,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", type=int, default=0, help="first sample index (split a bank across processes)")
     parser.add_argument("--patch", type=int, default=96)
-    parser.add_argument("--context-slices", type=int, default=2)
-    parser.add_argument("--no-prior", action="store_true")
-    parser.add_argument("--prior-spacing-exponent", type=float, default=0.0,
-                        help="3-D prior: 0 biharmonic3d, e > 0 biharmonic3d_mm with that exponent (the network's "
-                        "prior_spacing_exponent; default 0)")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG),
+                        help="training config whose network_def the guide is drawn for (default: the shipped recipe, "
+                        "configs/train_real_ct.json)")
     parser.add_argument("--two-d-fraction", type=float, default=0.2)
     parser.add_argument("--shard-size", type=int, default=64)
     args = parser.parse_args(argv)
+    options = recipe_options(args.config)
     volumes = load_volumes(args.datalist, args.split)
     dataset = GuidedPatchDataset(
         volumes,
         num_samples=args.start + args.num,
         patch=args.patch,
-        prior=not args.no_prior,
-        context_slices=args.context_slices,
         two_d_fraction=args.two_d_fraction,
         deterministic=True,
         seed=args.seed,
-        prior_spacing_exponent=args.prior_spacing_exponent,
+        **options,
     )
     with tqdm(total=-(-args.num // args.shard_size), desc=f"{args.split} bank", unit="shard") as bar:
-        write_patch_bank(dataset, args.out, args.num, args.shard_size, args.start, progress=bar)
-    print(json.dumps({"out": args.out, "samples": args.num, "patients": sorted({v["patient"] for v in volumes})}))
+        try:
+            write_patch_bank(dataset, args.out, args.num, args.shard_size, args.start, progress=bar)
+        except ValueError as e:  # the folder holds a bank of another recipe
+            raise SystemExit(str(e)) from e
+    print(json.dumps({"out": args.out, "samples": args.num, "recipe": dataset.recipe}))
     return 0
 
 

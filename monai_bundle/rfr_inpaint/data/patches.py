@@ -33,10 +33,25 @@ from rfr_inpaint.guides import PRIOR_CONTEXT_SLICES, prior_fill, slice_guide
 from rfr_inpaint.transforms.holes3d import metal_holes_3d
 from rfr_inpaint.transforms.masks import strip_orientations
 
-__all__ = ["BankRefresher", "GuidedPatchDataset", "PatchBankDataset", "HOLE_FAMILIES", "load_volumes", "write_patch_bank"]
+__all__ = [
+    "BANK_RECIPE_FILE",
+    "HOLE_FAMILIES",
+    "NETWORK_RECIPE_KEYS",
+    "BankRefresher",
+    "GuidedPatchDataset",
+    "PatchBankDataset",
+    "check_bank_for_network",
+    "load_volumes",
+    "read_bank_recipe",
+    "write_patch_bank",
+]
 
 #: hole families of the training patches and their default probabilities.
 HOLE_FAMILIES: dict[str, float] = {"square": 0.35, "strip": 0.3, "metal": 0.35}
+#: the record of the recipe a bank was drawn with, in the bank's folder
+BANK_RECIPE_FILE = "bank.json"
+#: the network options a bank's guide depends on (attributes of ``RFRNet``, keys of the record)
+NETWORK_RECIPE_KEYS = ("prior", "context_slices", "prior_spacing_exponent")
 
 
 def load_volumes(datalist: str | os.PathLike, split: str, modalities: Sequence[str] = ("CT", "MR", "DRR")) -> list[dict]:
@@ -130,8 +145,26 @@ class GuidedPatchDataset(Dataset):
         self.deterministic = bool(deterministic)
         self.seed = int(seed)
         self.prior_spacing_exponent = float(prior_spacing_exponent)
+        self.ct_window = [float(ct_window[0]), float(ct_window[1])]
+        self.patients = sorted({str(v.get("patient", "")) for v in volumes})
         sizes = np.array([v["image"].size for v in self.volumes], dtype=np.float64)
         self.volume_probs = np.sqrt(sizes) / np.sqrt(sizes).sum()  # large volumes more often, small ones still seen
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        """What a bank of these samples was drawn with (JSON-ready): the network options its guide was made for
+        (:data:`NETWORK_RECIPE_KEYS`), and the patch size, hole families, CT window, seed and patients."""
+        return {
+            "prior": self.prior,
+            "context_slices": self.context_slices,
+            "prior_spacing_exponent": self.prior_spacing_exponent,
+            "patch": self.patch,
+            "two_d_fraction": self.two_d_fraction,
+            "families": dict(zip(self.families, self.family_probs.tolist())),
+            "ct_window": self.ct_window,
+            "seed": self.seed,
+            "patients": self.patients,
+        }
 
     @staticmethod
     def _prepare(volume: Mapping[str, Any], ct_window: Sequence[float]) -> dict[str, Any]:
@@ -272,7 +305,9 @@ def write_patch_bank(
     """Draw samples of ``dataset`` and store them in shards ``bank_<k>.npz`` (the 3-D biharmonic prior costs about
     a second per sample on one CPU core, so patches are drawn once and reused with :class:`PatchBankDataset`).
 
-    Shards already present are kept, so an interrupted run continues where it stopped.
+    Shards already present are kept, so an interrupted run continues where it stopped. The dataset's
+    :attr:`GuidedPatchDataset.recipe` is recorded in ``bank.json``; a folder whose record differs is refused, so one
+    bank never mixes two recipes.
 
     Args:
         dataset: the generator of samples (seeded, ``deterministic=True``, for a reproducible bank).
@@ -284,11 +319,28 @@ def write_patch_bank(
 
     Returns:
         the shard files.
+
+    Raises:
+        ValueError: ``out_dir`` holds a bank of another recipe.
     """
     from rfr_inpaint.safe_io import atomic_path
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    recipe = getattr(dataset, "recipe", None)
+    if recipe is not None:
+        record = out / BANK_RECIPE_FILE
+        if record.is_file():
+            found = read_bank_recipe(out)
+            if found != json.loads(json.dumps(recipe)):
+                changed = sorted(k for k in set(found) | set(recipe) if found.get(k) != recipe.get(k))
+                raise ValueError(
+                    f"{out}: the bank was drawn with another recipe ({', '.join(changed)} differ from "
+                    f"{record.name}); write the new bank to another folder"
+                )
+        else:
+            with atomic_path(record) as tmp:
+                Path(tmp).write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
     files = []
     for first in range(start, start + num_samples, shard_size):
         path = out / f"bank_{first:07d}.npz"
@@ -306,6 +358,57 @@ def write_patch_bank(
     return files
 
 
+def read_bank_recipe(bank_dir: str | os.PathLike) -> dict[str, Any]:
+    """The recipe :func:`write_patch_bank` recorded in ``bank_dir/bank.json``.
+
+    Raises:
+        FileNotFoundError: no record (a bank written before recipes were recorded: draw it again).
+        ValueError: the record is not a JSON object.
+    """
+    path = Path(bank_dir) / BANK_RECIPE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no recipe record, so the bank cannot be checked against the network; draw the bank again "
+            "with scripts/make_patch_bank.py"
+        )
+    try:
+        recipe = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a JSON recipe record: {e}") from e
+    if not isinstance(recipe, dict):
+        raise ValueError(f"{path}: not a JSON recipe record (a JSON object)")
+    return recipe
+
+
+def check_bank_for_network(bank_dir: str | os.PathLike, network: Any) -> dict[str, Any]:
+    """Refuse a bank whose guide was drawn for other network options than ``network``'s.
+
+    A bank drawn with another prior or number of context slices fails at the first step; one drawn with another
+    ``prior_spacing_exponent`` would train silently on the wrong prior, so every key of :data:`NETWORK_RECIPE_KEYS`
+    must match.
+
+    Args:
+        bank_dir: folder of a bank written by :func:`write_patch_bank`.
+        network: an ``RFRNet`` (any object with the attributes of :data:`NETWORK_RECIPE_KEYS`).
+
+    Returns:
+        the bank's recipe.
+
+    Raises:
+        FileNotFoundError: the bank has no recipe record.
+        ValueError: a key differs (the message names the bank, the keys and both values).
+    """
+    recipe = read_bank_recipe(bank_dir)
+    wrong = [
+        f"{key}: bank {recipe.get(key)!r}, network {getattr(network, key)!r}"
+        for key in NETWORK_RECIPE_KEYS
+        if recipe.get(key) != getattr(network, key)
+    ]
+    if wrong:
+        raise ValueError(f"{bank_dir}: the bank was drawn for another network ({'; '.join(wrong)})")
+    return recipe
+
+
 class PatchBankDataset(Dataset):
     """Samples of the shards written by :func:`write_patch_bank`, with the eight flips / quarter turns of the
     square (exact for the prior too: the biharmonic stencil is symmetric under them).
@@ -320,6 +423,8 @@ class PatchBankDataset(Dataset):
         crop: train on random ``crop`` x ``crop`` windows of the patches that hold hole pixels (a smaller window costs
             proportionally less per step; the guide was computed on the whole patch, as inference computes it on the
             whole slice); ``None`` keeps the patches whole.
+        network: the network to be trained on the bank: refused unless the bank's recorded recipe matches it
+            (:func:`check_bank_for_network`); ``None`` skips the check.
     """
 
     def __init__(
@@ -328,8 +433,10 @@ class PatchBankDataset(Dataset):
         num_samples: int | None = None,
         augment: bool = True,
         crop: int | None = None,
+        network: Any = None,
     ) -> None:
         self.bank_dir = Path(bank_dir)
+        self.recipe = None if network is None else check_bank_for_network(self.bank_dir, network)
         self.num_samples = num_samples
         self.augment = augment
         self.crop = None if crop is None else int(crop)
