@@ -10,17 +10,19 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rfr_inpaint.transforms.dictionary import (
+    CTWindowd,
+    IntensityInversed,
+    IntensityMapd,
+    InvertMonochrome1d,
+    PercentileScaled,
+)
 from rfr_inpaint.transforms.intensity import (
     AutoIntensity,
     CTWindow,
-    CTWindowd,
     DtypeRange,
-    IntensityInversed,
-    IntensityMapd,
     InvertMonochrome1,
-    InvertMonochrome1d,
     PercentileScale,
-    PercentileScaled,
     fit_intensity,
     get_intensity_transform,
     intensity_for_model,

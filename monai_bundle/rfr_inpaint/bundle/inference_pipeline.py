@@ -2,8 +2,8 @@
 
 ``inference.json`` reads like a model-zoo bundle: ``LoadImaged`` (with
 :class:`~rfr_inpaint.bundle.image_files.MedicalImageReader`), :class:`LoadHoleMaskd`, the recorded intensity mapping
-(:class:`~rfr_inpaint.transforms.intensity.IntensityMapd`), the network through :class:`VolumeInpaintingInferer`, the
-inverse mapping (:class:`~rfr_inpaint.transforms.intensity.IntensityInversed`), :class:`KeepKnownVoxelsd` and
+(:class:`~rfr_inpaint.transforms.dictionary.IntensityMapd`), the network through :class:`VolumeInpaintingInferer`, the
+inverse mapping (:class:`~rfr_inpaint.transforms.dictionary.IntensityInversed`), :class:`KeepKnownVoxelsd` and
 ``SaveImaged`` (with :class:`~rfr_inpaint.bundle.image_files.MedicalImageWriter`). :func:`inference_items` pairs the
 images of a folder with their masks.
 """
@@ -238,7 +238,7 @@ class KeepKnownVoxelsd(MapTransform):
     """Composite a result with the original image: outside the hole every voxel is the original's, bit for bit.
 
     The result (``data[key]``, in the original units, e.g. after
-    :class:`~rfr_inpaint.transforms.intensity.IntensityInversed`) is cast to the original's dtype (integers rounded
+    :class:`~rfr_inpaint.transforms.dictionary.IntensityInversed`) is cast to the original's dtype (integers rounded
     and clipped) in the hole; the output is a copy of ``data[original_key]`` (its MetaTensor metadata included, so
     ``SaveImaged`` writes it on the original's grid).
 

@@ -10,7 +10,7 @@ Chain (:func:`build_transforms`), every step a MONAI dictionary transform:
    volume along ``axis`` among the slices that are not almost all air, check it (NaN, tiny, mask shape), record the
    source file, slice index and DICOM PhotometricInterpretation;
 2. intensity to [0, 1], invertible and recorded under ``"image_intensity_mapping"``
-   (:class:`~rfr_inpaint.transforms.intensity.IntensityMapd`: CT window, percentiles, pixel-type range or ``auto``,
+   (:class:`~rfr_inpaint.transforms.dictionary.IntensityMapd`: CT window, percentiles, pixel-type range or ``auto``,
    the modes every entry point shares); MONOCHROME1 radiographs shown with bone
    bright (SimpleITK inverts their pixel data on reading; raw MONOCHROME1 arrays are inverted here);
 3. resize (longest side to ``size``, aspect kept) and zero-pad to ``size x size`` (default 256);
@@ -50,7 +50,8 @@ from monai.transforms import (
 
 from rfr_inpaint.image_io import FORMATS_2D, FORMATS_3D, ImageIOError, MedicalImage, read_image
 from rfr_inpaint.transforms.dictionary import RandHoleMaskd
-from rfr_inpaint.transforms.intensity import DEFAULT_CT_WINDOW, DEFAULT_PERCENTILES, IntensityMapd, InvertMonochrome1d
+from rfr_inpaint.transforms.dictionary import IntensityMapd, InvertMonochrome1d
+from rfr_inpaint.transforms.intensity import DEFAULT_CT_WINDOW, DEFAULT_PERCENTILES
 
 from .synthetic import SyntheticCTDataset
 
@@ -262,7 +263,7 @@ class LoadImageSliced(Randomizable, MapTransform):
     it must have the image's shape. Also writes ``"<key>_path"``, ``"<key>_slice"`` (-1 for 2D), ``"<key>_dtype"``,
     ``"<key>_photometric_file"`` (the file's DICOM PhotometricInterpretation or ``""``) and ``"<key>_photometric"``
     (the array's: SimpleITK's GDCM reader already inverts MONOCHROME1 pixel data, so such files read as
-    MONOCHROME2 and :class:`~rfr_inpaint.transforms.intensity.InvertMonochrome1d` leaves them alone; arrays from
+    MONOCHROME2 and :class:`~rfr_inpaint.transforms.dictionary.InvertMonochrome1d` leaves them alone; arrays from
     readers that keep raw MONOCHROME1 values are inverted by it).
 
     Args:

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Union
 
 import numpy as np
 import torch
-from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
 from monai.data import MetaTensor
-from monai.transforms import MapTransform, RandomizableTransform
+from monai.transforms import RandomizableTransform
 from monai.utils import TransformBackends, convert_to_dst_type
 from scipy import ndimage
 
@@ -40,9 +39,6 @@ __all__ = [
     "METAL_KINDS_3D",
     "metal_holes_3d",
     "RandMetalHoles3D",
-    "RandMetalHoles3Dd",
-    "RandMetalHoles3DD",
-    "RandMetalHoles3DDict",
 ]
 
 #: The kinds of metal-like object :func:`metal_holes_3d` draws (``kind=None`` picks one uniformly).
@@ -341,65 +337,3 @@ class RandMetalHoles3D(RandomizableTransform):
             dtype = torch.float32 if isinstance(img, torch.Tensor) else np.float32
             return convert_to_dst_type(out, img, dtype=dtype)[0]
         return out
-
-
-class RandMetalHoles3Dd(RandomizableTransform, MapTransform):
-    """Dictionary-based version of :class:`RandMetalHoles3D`: the hole of ``d[key]`` is stored under ``hole_key``.
-
-    The spacing comes from ``spacing``, else the image's MetaTensor ``pixdim``, else ``d[spacing_key]``.
-
-    Args:
-        keys: key(s) of channel-first volumes ``(1, D, H, W)``.
-        hole_key: output key (one name, or one per key; a single name with several keys becomes ``"<key>_<name>"``).
-        kinds, kind_probs, count, body_threshold: as :class:`RandMetalHoles3D`.
-        spacing: voxel size in mm in array axis order (overrides the metadata).
-        spacing_key: data key holding the spacing when the image carries none.
-        allow_missing_keys: do not raise if a key is missing.
-
-    Raises:
-        ValueError: as :class:`RandMetalHoles3D`, or ``hole_key`` names that do not match the keys.
-    """
-
-    backend = RandMetalHoles3D.backend
-
-    def __init__(
-        self,
-        keys: KeysCollection = "image",
-        hole_key: str | Sequence[str] = "hole",
-        kinds: Sequence[str] | str | None = None,
-        kind_probs: Sequence[float] | None = None,
-        count: int | Sequence[int] = 1,
-        spacing: Sequence[float] | None = None,
-        spacing_key: str | None = None,
-        body_threshold: float | None = None,
-        allow_missing_keys: bool = False,
-    ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        RandomizableTransform.__init__(self, prob=1.0)
-        hole_keys = (hole_key,) if isinstance(hole_key, str) else tuple(hole_key)
-        if len(hole_keys) == 1 and len(self.keys) > 1:
-            hole_keys = tuple(f"{k}_{hole_keys[0]}" for k in self.keys)
-        if len(hole_keys) != len(self.keys):
-            raise ValueError(f"hole_key needs one name or one per key: {len(hole_keys)} names for {len(self.keys)} keys")
-        self.hole_keys = hole_keys
-        self.spacing_key = spacing_key
-        self.generator = RandMetalHoles3D(kinds, kind_probs, count, spacing, body_threshold)
-
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
-        super().set_random_state(seed, state)
-        self.generator.set_random_state(seed, state)
-        return self
-
-    def __call__(self, data: Any) -> dict:
-        d = dict(data)
-        for key, hole_key in self.key_iterator(d, self.hole_keys):
-            spacing = self.generator.spacing
-            if spacing is None and not isinstance(d[key], MetaTensor) and self.spacing_key is not None:
-                if self.spacing_key not in d:
-                    raise ValueError(f"RandMetalHoles3Dd: no spacing: key {self.spacing_key!r} missing from the data")
-                spacing = d[self.spacing_key]
-            d[hole_key] = self.generator(d[key], spacing=spacing)
-        return d
-
-
-RandMetalHoles3DD = RandMetalHoles3DDict = RandMetalHoles3Dd

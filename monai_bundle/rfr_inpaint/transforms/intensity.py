@@ -24,9 +24,7 @@ Array transforms: :class:`CTWindow`, :class:`PercentileScale`, :class:`DtypeRang
 :class:`InvertMonochrome1`. Every record has the same fields, so records of a batch collate (``DataLoader``)
 whatever transform made them.
 
-Dictionary transforms (mapping stored under ``"<key>_intensity_mapping"``): :class:`IntensityMapd` (any mode, fitted
-on the known voxels), :class:`CTWindowd`, :class:`PercentileScaled`, :class:`InvertMonochrome1d`, and the way back,
-:class:`IntensityInversed`.
+Their dictionary versions live in :mod:`rfr_inpaint.transforms.dictionary`.
 """
 
 from __future__ import annotations
@@ -39,10 +37,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
-from monai.data import MetaTensor
-from monai.transforms import MapTransform, ScaleIntensityRange, Transform
+from monai.transforms import ScaleIntensityRange, Transform
 from monai.transforms.utils_pytorch_numpy_unification import percentile
 
 from rfr_inpaint.defaults import DEFAULT_CT_WINDOW, DEFAULT_PERCENTILES, HU_AIR_THRESHOLD, INTENSITY_MODES
@@ -59,21 +55,6 @@ __all__ = [
     "DtypeRange",
     "AutoIntensity",
     "InvertMonochrome1",
-    "IntensityMapd",
-    "IntensityMapD",
-    "IntensityMapDict",
-    "CTWindowd",
-    "CTWindowD",
-    "CTWindowDict",
-    "PercentileScaled",
-    "PercentileScaleD",
-    "PercentileScaleDict",
-    "InvertMonochrome1d",
-    "InvertMonochrome1D",
-    "InvertMonochrome1Dict",
-    "IntensityInversed",
-    "IntensityInverseD",
-    "IntensityInverseDict",
     "intensity_forward",
     "intensity_inverse",
     "mapping_from_window",
@@ -90,7 +71,6 @@ MAPPING_KEY_POSTFIX = "intensity_mapping"
 #: bundle config files searched, in order, for the intensity mapping a model was trained with
 BUNDLE_CONFIGS: tuple[str, ...] = ("inference.json", "train.json")
 
-_PHOTOMETRIC_META_KEYS = ("0028|0004", "00280004", "PhotometricInterpretation", "photometric_interpretation")
 
 
 def mapping_key(key: Hashable, postfix: str = MAPPING_KEY_POSTFIX) -> str:
@@ -548,231 +528,6 @@ class InvertMonochrome1(Transform):
         return record
 
 
-def _photometric_from(data: Mapping[Hashable, Any], key: Hashable, photometric_key: str | None) -> Any:
-    """Find a PhotometricInterpretation for ``data[key]``: the explicit key, then the image's metadata."""
-    if photometric_key is not None and photometric_key in data:
-        return data[photometric_key]
-    meta = getattr(data[key], "meta", None)
-    if meta is None:
-        meta = data.get(f"{key}_meta_dict")
-    if isinstance(meta, Mapping):
-        for name in _PHOTOMETRIC_META_KEYS:
-            if name in meta:
-                return meta[name]
-    return None
-
-
-class IntensityMapd(MapTransform):
-    """Map images to [0, 1] with a mapping fitted on their known voxels; store the record beside each image.
-
-    The record goes under ``"<key>_intensity_mapping"`` (:func:`mapping_key`), where :class:`IntensityInversed`
-    and :class:`InvertMonochrome1d` find it. Images are channel-first (``(1, H, W)`` slices, ``(1, D, H, W)``
-    volumes); when ``data[hole_key]`` exists the mapping is fitted by :func:`fit_intensity` on the voxels outside it,
-    in the slices along ``axis`` that hold it. A MetaTensor whose metadata records the file's pixel type under
-    ``"dtype"`` (:class:`rfr_inpaint.bundle.image_files.MedicalImageReader` does; MONAI holds ``uint16`` as ``int32``)
-    is fitted in that type.
-
-    Args:
-        keys: keys of the images to map.
-        intensity: a mode of :data:`~rfr_inpaint.defaults.INTENSITY_MODES` (see :func:`get_intensity_transform`) or
-            an :class:`IntensityMapping`.
-        window: CT window of the ``ct`` and ``auto`` modes.
-        percentiles: percentiles of the ``percentile`` and ``auto`` modes.
-        hole_key: key of the hole mask (1 = hole) whose voxels the fit leaves out; None or absent: all voxels.
-        axis: slicing axis of volumes (spatial axes, ``D, H, W`` order).
-        mapping_postfix: postfix of the record's key.
-        allow_missing_keys: do not raise if a key is missing.
-
-    Raises:
-        ValueError: unknown mode.
-    """
-
-    def __init__(
-        self,
-        keys: KeysCollection,
-        intensity: str | IntensityMapping = "auto",
-        window: Sequence[float] = DEFAULT_CT_WINDOW,
-        percentiles: Sequence[float] = DEFAULT_PERCENTILES,
-        hole_key: str | None = "hole",
-        axis: int = 0,
-        mapping_postfix: str = MAPPING_KEY_POSTFIX,
-        allow_missing_keys: bool = False,
-    ):
-        super().__init__(keys, allow_missing_keys)
-        if isinstance(intensity, IntensityMapping):
-            self.transform = intensity
-        else:
-            self.transform = get_intensity_transform(intensity, window=window, percentiles=percentiles)
-        self.hole_key = hole_key
-        self.axis = int(axis)
-        self.mapping_postfix = mapping_postfix
-
-    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, Any]:
-        d = dict(data)
-        hole = d.get(self.hole_key) if self.hole_key is not None else None
-        for key in self.key_iterator(d):
-            img = d[key]
-            values = _as_numpy(img)
-            source_dtype = img.meta.get("dtype") if isinstance(img, MetaTensor) else None
-            if source_dtype:  # the file's pixel type (MONAI holds uint16 as int32): the record's dtype and range
-                values = values.astype(np.dtype(str(source_dtype)), copy=False)
-            if hole is not None and values.shape[0] == 1 and tuple(hole.shape) == values.shape:
-                record = fit_intensity(self.transform, values[0], hole[0], self.axis)
-            else:  # no hole (or several channels): every voxel counts
-                record = fit_intensity(self.transform, values)
-            d[key] = intensity_forward(img, record)
-            d[mapping_key(key, self.mapping_postfix)] = record
-        return d
-
-    def inverse_image(self, data: Mapping[Hashable, Any], key: Hashable, dtype: Any = None) -> NdarrayOrTensor:
-        """Map ``data[key]`` back to original units with the record stored beside it."""
-        return intensity_inverse(data[key], data[mapping_key(key, self.mapping_postfix)], dtype=dtype)
-
-
-class CTWindowd(IntensityMapd):
-    """Dictionary-based version of :class:`CTWindow`; stores the record under ``"<key>_intensity_mapping"``.
-
-    Args:
-        keys: keys of the images to window.
-        a_min: HU mapped to 0.
-        a_max: HU mapped to 1.
-        clip: clip values outside the window.
-        mapping_postfix: postfix of the record's key.
-        allow_missing_keys: do not raise if a key is missing.
-    """
-
-    def __init__(
-        self,
-        keys: KeysCollection,
-        a_min: float = DEFAULT_CT_WINDOW[0],
-        a_max: float = DEFAULT_CT_WINDOW[1],
-        clip: bool = True,
-        mapping_postfix: str = MAPPING_KEY_POSTFIX,
-        allow_missing_keys: bool = False,
-    ):
-        super().__init__(
-            keys,
-            CTWindow(a_min, a_max, clip),
-            hole_key=None,
-            mapping_postfix=mapping_postfix,
-            allow_missing_keys=allow_missing_keys,
-        )
-
-
-class PercentileScaled(IntensityMapd):
-    """Dictionary-based version of :class:`PercentileScale`; stores the record under ``"<key>_intensity_mapping"``.
-
-    Args:
-        keys: keys of the images to scale.
-        lower: lower percentile.
-        upper: upper percentile.
-        clip: clip values outside the percentile window.
-        hole_key: key of a hole mask whose voxels the percentiles leave out (None: every voxel).
-        mapping_postfix: postfix of the record's key.
-        allow_missing_keys: do not raise if a key is missing.
-    """
-
-    def __init__(
-        self,
-        keys: KeysCollection,
-        lower: float = DEFAULT_PERCENTILES[0],
-        upper: float = DEFAULT_PERCENTILES[1],
-        clip: bool = True,
-        hole_key: str | None = None,
-        mapping_postfix: str = MAPPING_KEY_POSTFIX,
-        allow_missing_keys: bool = False,
-    ):
-        super().__init__(
-            keys,
-            PercentileScale(lower, upper, clip),
-            hole_key=hole_key,
-            mapping_postfix=mapping_postfix,
-            allow_missing_keys=allow_missing_keys,
-        )
-
-
-class InvertMonochrome1d(MapTransform):
-    """Dictionary-based version of :class:`InvertMonochrome1`.
-
-    The interpretation is read from ``data[photometric_key]`` if given and present, else from the image's metadata
-    (``MetaTensor.meta`` or ``"<key>_meta_dict"``, DICOM tag ``0028|0004``), else ``default`` is used. When the image
-    is inverted, the record under ``"<key>_intensity_mapping"`` (if any) is updated so the inverse undoes it.
-
-    Args:
-        keys: keys of the [0, 1] images.
-        photometric_key: optional data key holding the PhotometricInterpretation string.
-        default: interpretation used when none is found (default ``None``: leave the image unchanged).
-        mapping_postfix: postfix of the record's key.
-        allow_missing_keys: do not raise if a key is missing.
-    """
-
-    def __init__(
-        self,
-        keys: KeysCollection,
-        photometric_key: str | None = None,
-        default: str | None = None,
-        mapping_postfix: str = MAPPING_KEY_POSTFIX,
-        allow_missing_keys: bool = False,
-    ):
-        super().__init__(keys, allow_missing_keys)
-        self.photometric_key = photometric_key
-        self.default = default
-        self.mapping_postfix = mapping_postfix
-        self.inverter = InvertMonochrome1(photometric=None)
-
-    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, Any]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            photometric = _photometric_from(d, key, self.photometric_key)
-            if photometric is None:
-                photometric = self.default
-            if not is_monochrome1(photometric):
-                continue
-            d[key] = self.inverter(d[key], photometric="MONOCHROME1")
-            record_key = mapping_key(key, self.mapping_postfix)
-            if record_key in d:
-                d[record_key] = InvertMonochrome1.update_mapping(d[record_key])
-        return d
-
-
-class IntensityInversed(MapTransform):
-    """Map [0, 1] images back to original units and dtype with a record stored in the data (the inverse of
-    :class:`IntensityMapd`, MONOCHROME1 inversion included when :class:`InvertMonochrome1d` recorded one).
-
-    Args:
-        keys: keys of the [0, 1] images (e.g. the network's ``pred``).
-        mapping_key: data key of the record (default: each key's own ``"<key>_intensity_mapping"``); a prediction
-            uses its input's, e.g. ``"image_intensity_mapping"``.
-        dtype: target dtype; None: the dtype recorded in the record (the input's).
-        allow_missing_keys: do not raise if a key is missing.
-
-    Raises:
-        KeyError: the record is missing.
-    """
-
-    def __init__(
-        self,
-        keys: KeysCollection,
-        mapping_key: str | None = None,
-        dtype: str | np.dtype | torch.dtype | None = None,
-        allow_missing_keys: bool = False,
-    ):
-        super().__init__(keys, allow_missing_keys)
-        self.mapping_key = mapping_key
-        self.dtype = dtype
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            record_key = self.mapping_key or mapping_key(key)
-            if record_key not in d:
-                raise KeyError(f"IntensityInversed: no intensity mapping record {record_key!r} for {key!r}")
-            img = d[key]
-            out = intensity_inverse(img, d[record_key], dtype=self.dtype)
-            d[key] = MetaTensor(out, meta=img.meta) if isinstance(img, MetaTensor) else out
-        return d
-
-
 def get_intensity_transform(
     mode: str = "auto",
     window: Sequence[float] | None = DEFAULT_CT_WINDOW,
@@ -902,10 +657,3 @@ def resolve_intensity(
         if recorded is not None:
             return recorded
     return transform
-
-
-IntensityMapD = IntensityMapDict = IntensityMapd
-CTWindowD = CTWindowDict = CTWindowd
-PercentileScaleD = PercentileScaleDict = PercentileScaled
-InvertMonochrome1D = InvertMonochrome1Dict = InvertMonochrome1d
-IntensityInverseD = IntensityInverseDict = IntensityInversed
