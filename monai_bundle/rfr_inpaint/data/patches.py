@@ -160,7 +160,7 @@ class GuidedPatchDataset(Dataset):
             "prior_spacing_exponent": self.prior_spacing_exponent,
             "patch": self.patch,
             "two_d_fraction": self.two_d_fraction,
-            "families": dict(zip(self.families, self.family_probs.tolist())),
+            "families": {k: float(f"{p:.12g}") for k, p in zip(self.families, self.family_probs.tolist())},
             "ct_window": self.ct_window,
             "seed": self.seed,
             "patients": self.patients,
