@@ -47,7 +47,8 @@ class RFRInpaint(ScriptedLoadableModule):
         self.parent.helpText = _("""
 Fill a region of a volume (typically metal and its streaks in CT) with plausible anatomy, slice by slice, with
 RFR-Net (Recurrent Feature Reasoning) or a classical method (biharmonic, Telea, Navier-Stokes, mean; biharmonic3d
-fills the region in 3D, from the neighbouring slices too; biharmonic3d_mm weighs those slices by their distance in mm).
+fills the region in 3D, from the neighbouring slices too; biharmonic3d_mm weighs those slices by their distance in mm;
+biharmonic3d_auto chooses that weighing from the known voxels around the region, at several times the time).
 Select the input volume and a segment (or use the automatic metal threshold), the margin in mm, the slice axis and
 the method, then Apply. By default a new volume is created; "in place" keeps the original in a hidden node that
 "Restore original" brings back. Voxels outside the dilated region are never changed.

@@ -70,8 +70,9 @@ class InpaintOptions:
             threshold, whose streaks and partial-volume voxels surround the metal).
         sliceAxis: ``axial`` (default), ``coronal``, ``sagittal``, ``K``, ``J``, ``I`` or a NumPy axis.
         method: one of :data:`METHODS` (the package's list; default ``rfr_inpaint.defaults.DEFAULT_METHOD``):
-            ``rfr`` (RFR-Net) or a classical method; ``biharmonic3d`` and ``biharmonic3d_mm`` (slices weighed by
-            their distance in mm) fill the region in 3D, the others slice by slice.
+            ``rfr`` (RFR-Net) or a classical method; ``biharmonic3d``, ``biharmonic3d_mm`` (slices weighed by
+            their distance in mm) and ``biharmonic3d_auto`` (that weighing chosen per volume) fill the region in 3D,
+            the others slice by slice.
         modelPath: RFR-Net checkpoint or MONAI bundle folder; None: the project's shipped model
             (``rfr_inpaint.locations.shipped_model_path``).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.

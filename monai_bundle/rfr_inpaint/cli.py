@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=METHODS,
         help=f"inpainting method (default: {DEFAULT_METHOD}; rfr when --model is given); biharmonic3d fills the hole "
         "in 3D from the neighbouring slices too, biharmonic3d_mm the same with the slices weighed by their distance "
-        "in mm, the others slice by slice",
+        "in mm, biharmonic3d_auto with that weighing chosen per volume from the known voxels around the hole (slower), "
+        "the others slice by slice",
     )
     parser.add_argument(
         "--model",

@@ -29,7 +29,9 @@ __all__ = [
 
 #: classical methods (the keys of :data:`rfr_inpaint.baselines.BASELINES`, listed here so that the command-line parser
 #: does not import OpenCV / scikit-image)
-CLASSICAL_METHODS: tuple[str, ...] = ("biharmonic", "biharmonic3d", "biharmonic3d_mm", "telea", "ns", "mean")
+CLASSICAL_METHODS: tuple[str, ...] = (
+    "biharmonic", "biharmonic3d", "biharmonic3d_mm", "biharmonic3d_auto", "telea", "ns", "mean"
+)
 #: every method name accepted by :func:`get_inpainter`
 METHODS: tuple[str, ...] = ("rfr", *CLASSICAL_METHODS)
 
