@@ -437,9 +437,13 @@ class SpacedBiharmonic3DInpainter(Biharmonic3DInpainter):
         """
         if spacing is None:
             return self._fill(images, holes, None)
+        return self._fill(images, holes, self._weights(spacing, self.spacing_exponent))
+
+    def _weights(self, spacing: tuple[float, ...], exponent: float) -> np.ndarray:
+        """The axis weights of ``spacing`` (slice axis first) and ``exponent``, after checking it has 3 values."""
         if len(spacing) != 3:
             raise ValueError(f"{type(self).__name__}: spacing needs 3 values (slice axis first), got {spacing}")
-        return self._fill(images, holes, axis_weights(tuple(spacing), self.spacing_exponent))
+        return axis_weights(tuple(spacing), exponent)
 
 
 class SelfTunedBiharmonic3DInpainter(SpacedBiharmonic3DInpainter):
@@ -485,26 +489,13 @@ class SelfTunedBiharmonic3DInpainter(SpacedBiharmonic3DInpainter):
     def __call__(
         self, images: np.ndarray, holes: np.ndarray, spacing: tuple[float, ...] | None = None
     ) -> np.ndarray:
-        """Inpaint a stack of consecutive slices with the exponent its ring of known voxels prefers.
-
-        Args:
-            images: ``(S, H, W)`` (consecutive slices) or ``(H, W)`` array in [0, 1].
-            holes: boolean array of the same shape, True = hole.
-            spacing: voxel size of the stack's axes (slice axis first); ``None``: 1 on every axis.
-
-        Returns:
-            float32 array of the input's shape; known voxels bit-identical to ``images``.
-
-        Raises:
-            ValueError: shapes differ, are not 2-D / 3-D, the known voxels are not finite, or a bad spacing.
-        """
+        """Inpaint a stack of consecutive slices with the exponent its ring of known voxels prefers; arguments,
+        result and errors as :meth:`SpacedBiharmonic3DInpainter.__call__`, and :attr:`last_exponent` set."""
         self.last_exponent = None
         images, holes = self._validated(images, holes, "S")
         if spacing is None or images.ndim == 2 or images.shape[0] == 1:  # no slices to weigh: one solve
             return self._fill(images, holes, None)
-        if len(spacing) != 3:
-            raise ValueError(f"{type(self).__name__}: spacing needs 3 values (slice axis first), got {spacing}")
-        candidates = {e: axis_weights(tuple(spacing), e) for e in self.exponents}
+        candidates = {e: self._weights(spacing, e) for e in self.exponents}
         distinct = {tuple(w) for w in candidates.values()}
         ring = ndi.binary_dilation(holes, structure=_CROSS_IN_PLANE, iterations=self.ring_px) & ~holes
         best = self.exponents[0]
