@@ -38,11 +38,11 @@ def test_readme_figure_on_a_held_out_patient(tmp_path, capsys):
     assert script.main(argv) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     scores = report["hole_psnr_db"]
-    assert set(scores) == {"rfr", "biharmonic3d_mm", "biharmonic"} and report["hole_voxels"] > 0
+    assert set(scores) == {"rfr", "biharmonic3d_auto", "biharmonic3d_mm", "biharmonic"} and report["hole_voxels"] > 0
     # the untrained guided network returns its 3-D prior (biharmonic3d_mm): the same scores
     assert scores["rfr"] == pytest.approx(scores["biharmonic3d_mm"])
     assert all(np.isfinite(v) and 10.0 < v < 100.0 for s in scores.values() for v in s.values())
     width, height = Image.open(out).size
-    assert width > 1.5 * height > 0  # 2 rows of 4 panels
+    assert width > 2 * height > 0  # 2 rows of 5 panels
     with pytest.raises(SystemExit, match="no CT of patient 'seen' in the test split \\(it holds: held_out\\)"):
         script.main([*argv[:-1], "seen"])

@@ -2,7 +2,7 @@
 
 A test-split patient of the real-CT data folder (``python -m rfr_inpaint.data.real_ct --dest DIR``) gets metal-like
 3D holes (:func:`rfr_inpaint.transforms.holes3d.metal_holes_3d`, drawn in mm in tissue, seeded) in a 160 px crop of
-a slab of slices, as the benchmark builds its cases; RFR-Net, ``biharmonic3d_mm`` and ``biharmonic`` fill the slab through :func:`rfr_inpaint.volume.inpaint_volume`
+a slab of slices, as the benchmark builds its cases; RFR-Net, ``biharmonic3d_auto``, ``biharmonic3d_mm`` and ``biharmonic`` fill the slab through :func:`rfr_inpaint.volume.inpaint_volume`
 (the path of the command and of Slicer; margin 0, each method's intensity mapping as the command resolves it). The
 picture shows, on the case's slice with the most hole voxels: the truth, the hole, each result and its ``|error|`` in HU, CT in the soft-tissue window. Each panel's title gives the hole PSNR (dB) on that slice and,
 in brackets, over the whole 3D hole, on the [0, 1] scale of the default CT window (the benchmark's score,
@@ -35,8 +35,8 @@ from rfr_inpaint.defaults import SOFT_TISSUE_WINDOW_HU  # noqa: E402
 #: the default patient: the first CT of the real-CT data's test split (held out from training and validation)
 DEFAULT_PATIENT = "pyradiomics_lung1"
 #: the methods compared, in the picture's order: the network, then the best classical fill on volumes
-#: (``docs/accuracy.md``) and slice-wise biharmonic
-CLASSICAL = ("biharmonic3d_mm", "biharmonic")
+#: (``docs/accuracy.md``), the default one (the network's prior) and slice-wise biharmonic
+CLASSICAL = ("biharmonic3d_auto", "biharmonic3d_mm", "biharmonic")
 #: half-height (mm) of the slab the holes are drawn in (the benchmark's METAL_SLAB_HALF_MM)
 SLAB_HALF_MM = 30.0
 #: in-plane side (pixels) of a case, as the benchmark's --crop
@@ -156,7 +156,7 @@ def draw(
 
     lo, hi = SOFT_TISSUE_WINDOW_HU
     cols = 1 + len(results)
-    figure = Figure(figsize=(3.2 * cols, 6.9), dpi=100)
+    figure = Figure(figsize=(3.5 * cols, 6.9), dpi=100)
     axes = figure.subplots(2, cols)
     grey = {"cmap": "gray", "vmin": lo, "vmax": hi, "interpolation": "nearest"}
     axes[0, 0].imshow(truth, **grey)
