@@ -331,9 +331,9 @@ def write_patch_bank(
     if recipe is not None:
         record = out / BANK_RECIPE_FILE
         if record.is_file():
-            found = read_bank_recipe(out)
-            if found != json.loads(json.dumps(recipe)):
-                changed = sorted(k for k in set(found) | set(recipe) if found.get(k) != recipe.get(k))
+            found, expected = read_bank_recipe(out), json.loads(json.dumps(recipe))  # compared as stored
+            if found != expected:
+                changed = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
                 raise ValueError(
                     f"{out}: the bank was drawn with another recipe ({', '.join(changed)} differ from "
                     f"{record.name}); write the new bank to another folder"
