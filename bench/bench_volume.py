@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 from _common import emit, machine_info
-from rfr_inpaint.baselines import Biharmonic3DInpainter, SpacedBiharmonic3DInpainter
+from rfr_inpaint.guides import prior_inpainter
 from rfr_inpaint.data.synthetic import insert_metal, synthetic_ct_volume
 from rfr_inpaint.inference import DEFAULT_CONTEXT, RFRInpainter
 from rfr_inpaint.metrics import masked_psnr, masked_ssim
@@ -92,8 +92,7 @@ def main() -> None:
     result["pipeline_without_network_seconds"] = round(time.perf_counter() - t0, 2)
     prior = None
     if getattr(network, "prior", False):  # a guided network starts from its 3-D biharmonic fill: time and score it
-        exponent = float(getattr(network, "prior_spacing_exponent", 0.0))
-        prior_method = SpacedBiharmonic3DInpainter(spacing_exponent=exponent) if exponent else Biharmonic3DInpainter()
+        prior_method = prior_inpainter(getattr(network, "prior_spacing_exponent", 0.0))
         t0, c0 = time.perf_counter(), time.process_time()
         prior_out, used = inpaint_volume(with_metal, metal, prior_method, spacing=spacing, margin_mm=1.0)
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0

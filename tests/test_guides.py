@@ -7,8 +7,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _variant_helpers import box_hole, perturb, real_ct_01, single_thread
-from rfr_inpaint.baselines import Biharmonic3DInpainter, BiharmonicInpainter
-from rfr_inpaint.guides import PRIOR_CONTEXT_SLICES, neighbour_offsets, prior_fill, prior_fill_2d, slice_guide
+from rfr_inpaint.baselines import (
+    Biharmonic3DInpainter,
+    BiharmonicInpainter,
+    SelfTunedBiharmonic3DInpainter,
+    SpacedBiharmonic3DInpainter,
+)
+from rfr_inpaint.guides import (
+    PRIOR_CONTEXT_SLICES,
+    neighbour_offsets,
+    prior_fill,
+    prior_fill_2d,
+    prior_inpainter,
+    prior_spacing_option,
+    slice_guide,
+)
 from rfr_inpaint.inference import RFRInpainter
 from rfr_inpaint.networks import RFRNet
 from rfr_inpaint.networks.rfrnet import guide_channels
@@ -193,6 +206,22 @@ def test_prior_fill_with_spacing_is_biharmonic3d_mm(stack):
     assert np.array_equal(flat, BiharmonicInpainter()(images, holes))
 
 
+def test_prior_spacing_options_name_their_inpainter(stack):
+    images, holes = stack
+    spacing = (2.5, 0.7, 0.7)
+    auto = prior_fill(images, holes, spacing=spacing, spacing_exponent="auto")
+    tuned = SelfTunedBiharmonic3DInpainter()
+    assert np.array_equal(auto, tuned(images, holes, spacing=spacing)) and tuned.last_exponent is not None
+    assert np.array_equal(prior_fill(images, holes, spacing_exponent="auto"), prior_fill(images, holes))  # unspaced
+    assert type(prior_inpainter(0)) is Biharmonic3DInpainter
+    assert type(prior_inpainter(0.5)) is SpacedBiharmonic3DInpainter and prior_inpainter(0.5).spacing_exponent == 0.5
+    assert type(prior_inpainter(" Auto ")) is SelfTunedBiharmonic3DInpainter
+    assert prior_spacing_option("auto") == "auto" and prior_spacing_option(2) == 2.0
+    for bad in (-1.0, "best", float("nan"), [1.0]):
+        with pytest.raises(ValueError, match="prior_spacing_exponent must be a number >= 0 or 'auto'"):
+            prior_spacing_option(bad)
+
+
 def test_untrained_network_with_a_spaced_prior_is_biharmonic3d_mm_on_a_real_volume():
     from _variant_helpers import real_ct
 
@@ -201,7 +230,7 @@ def test_untrained_network_with_a_spaced_prior_is_biharmonic3d_mm_on_a_real_volu
     hu, spacing = real_ct()  # int16 HU, 2.5 mm slices
     hole = box_hole(hu.shape, (2, 4, 60, 76, 70, 78), (5, 6, 100, 130, 40, 46))
     results = {}
-    for exponent in (0.0, 1.0):
+    for exponent in (0.0, 1.0, "auto"):
         net = RFRNet(width=8, num_recurrences=1, prior=True, context_slices=2, prior_spacing_exponent=exponent).eval()
         inpainter = RFRInpainter(net, device="cpu")
         assert inpainter.uses_spacing and inpainter.volumetric
@@ -209,6 +238,7 @@ def test_untrained_network_with_a_spaced_prior_is_biharmonic3d_mm_on_a_real_volu
     expected = {
         0.0: inpaint_volume(hu, hole, get_inpainter("biharmonic3d"), spacing=spacing, margin_mm=0.0)[0],
         1.0: inpaint_volume(hu, hole, get_inpainter("biharmonic3d_mm"), spacing=spacing, margin_mm=0.0)[0],
+        "auto": inpaint_volume(hu, hole, get_inpainter("biharmonic3d_auto"), spacing=spacing, margin_mm=0.0)[0],
     }
     for exponent, result in results.items():
         assert np.abs(result.astype(np.int32) - expected[exponent]).max() <= 1  # the prior, to HU rounding

@@ -238,6 +238,27 @@ def test_checkpoint_records_the_priors_spacing_exponent(tmp_path):
         RFRNet(width=8, prior=True, prior_spacing_exponent=-1.0)
 
 
+def test_checkpoint_records_a_self_tuned_prior(tmp_path):
+    net = perturb(RFRNet(width=8, num_recurrences=1, prior=True, context_slices=1, prior_spacing_exponent="AUTO")).eval()
+    assert net.prior_spacing_exponent == "auto"
+    assert net.state_dict()["prior_config"].tolist() == [1.0, 1.0]  # [the exponent a tie keeps, chosen per stack]
+    path = tmp_path / "auto.pt"
+    torch.save({"network": _state(net, half=True)}, path)
+    loaded = load_network(path)
+    assert loaded.prior_spacing_exponent == "auto"
+    image, hole = torch.rand(1, 1, 32, 32), torch.zeros(1, 1, 32, 32)
+    hole[..., 10:20, 12:22] = 1
+    guide = torch.rand(1, loaded.guide_channels, 32, 32)
+    with torch.no_grad():
+        expected = net(image, hole, guide)
+        assert (loaded(image, hole, guide) - expected).abs().max() < 0.05 * expected.abs().max() + 1e-3
+    for bad in ("mm", float("nan"), float("inf"), None):
+        with pytest.raises(ValueError, match="prior_spacing_exponent"):
+            RFRNet(width=8, prior=True, prior_spacing_exponent=bad)
+    with pytest.raises(ValueError, match="needs prior=True"):
+        RFRNet(width=8, context_slices=1, prior_spacing_exponent="auto")
+
+
 def test_faithful_network_has_exactly_the_authors_keys():
     keys = read_reference_keys()
     converted = convert_reference_state_dict({k: torch.zeros(s) for k, s, _ in keys})

@@ -12,16 +12,32 @@ One code path for training and inference: :func:`prior_fill` fills the holes of 
   stands in, and a lone 2-D image is its own neighbour).
 
 The prior is biharmonic inpainting: in 3-D on a stack of consecutive slices (:func:`rfr_inpaint.baselines.
-biharmonic_fill_3d`), in 2-D on independent images.
+biharmonic_fill_3d`), in 2-D on independent images. The network's ``prior_spacing_exponent`` says which 3-D fill
+(:func:`prior_inpainter`): ``biharmonic3d``, ``biharmonic3d_mm`` with an exponent, or ``biharmonic3d_auto``.
 """
 
 from __future__ import annotations
 
+from typing import Union
+
 import numpy as np
 
-from rfr_inpaint.baselines import Biharmonic3DInpainter, BiharmonicInpainter, SpacedBiharmonic3DInpainter
+from rfr_inpaint.baselines import (
+    Biharmonic3DInpainter,
+    BiharmonicInpainter,
+    SelfTunedBiharmonic3DInpainter,
+    SpacedBiharmonic3DInpainter,
+)
 
-__all__ = ["neighbour_offsets", "prior_fill", "prior_fill_2d", "slice_guide", "PRIOR_CONTEXT_SLICES"]
+__all__ = [
+    "neighbour_offsets", "prior_fill", "prior_fill_2d", "prior_inpainter", "prior_spacing_option", "slice_guide",
+    "AUTO_SPACING_EXPONENT", "PRIOR_CONTEXT_SLICES", "SpacingExponent",
+]
+
+#: the ``prior_spacing_exponent`` of a prior that chooses its exponent for each stack (``biharmonic3d_auto``)
+AUTO_SPACING_EXPONENT = "auto"
+#: a ``prior_spacing_exponent``: a number >= 0 or :data:`AUTO_SPACING_EXPONENT`
+SpacingExponent = Union[float, str]
 
 #: slices beyond a hole that the 3-D prior reads (the biharmonic stencil radius).
 PRIOR_CONTEXT_SLICES = Biharmonic3DInpainter.context_slices
@@ -32,12 +48,55 @@ def neighbour_offsets(context_slices: int) -> list[int]:
     return [sign * d for d in range(1, int(context_slices) + 1) for sign in (-1, 1)]
 
 
+def prior_spacing_option(value: SpacingExponent) -> SpacingExponent:
+    """A validated ``prior_spacing_exponent``.
+
+    Args:
+        value: a number >= 0, or :data:`AUTO_SPACING_EXPONENT`.
+
+    Returns:
+        the float, or :data:`AUTO_SPACING_EXPONENT`.
+
+    Raises:
+        ValueError: anything else (negative, not finite, another string).
+    """
+    if isinstance(value, str) and value.strip().lower() == AUTO_SPACING_EXPONENT:
+        return AUTO_SPACING_EXPONENT
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number >= 0 or number == float("inf"):
+        raise ValueError(f"prior_spacing_exponent must be a number >= 0 or {AUTO_SPACING_EXPONENT!r}, got {value!r}")
+    return number
+
+
+def prior_inpainter(
+    spacing_exponent: SpacingExponent = 0.0,
+) -> Biharmonic3DInpainter | SpacedBiharmonic3DInpainter | SelfTunedBiharmonic3DInpainter:
+    """The 3-D classical method a network's ``prior_spacing_exponent`` names.
+
+    Args:
+        spacing_exponent: 0: ``biharmonic3d``; ``e > 0``: ``biharmonic3d_mm`` with that exponent;
+            :data:`AUTO_SPACING_EXPONENT`: ``biharmonic3d_auto`` (the exponent chosen per stack).
+
+    Returns:
+        the inpainter (spaced ones take ``spacing=`` when called).
+    """
+    option = prior_spacing_option(spacing_exponent)
+    if option == AUTO_SPACING_EXPONENT:
+        return SelfTunedBiharmonic3DInpainter()
+    if option:
+        return SpacedBiharmonic3DInpainter(spacing_exponent=option)
+    return Biharmonic3DInpainter()
+
+
 def prior_fill(
     stack: np.ndarray,
     holes: np.ndarray,
     consecutive: bool = True,
     spacing: tuple[float, float, float] | None = None,
-    spacing_exponent: float = 0.0,
+    spacing_exponent: SpacingExponent = 0.0,
 ) -> np.ndarray:
     """The stack with every hole filled by the classical prior (known pixels unchanged).
 
@@ -47,14 +106,14 @@ def prior_fill(
         consecutive: the slices are consecutive slices of one volume (3-D biharmonic); else independent images (2-D
             biharmonic per slice).
         spacing: voxel size of the stack's axes (slice axis first); used with ``spacing_exponent``.
-        spacing_exponent: 0: ``biharmonic3d``; ``e > 0``: ``biharmonic3d_mm`` with that exponent (the network's
-            ``prior_spacing_exponent``); without ``spacing`` both are ``biharmonic3d``.
+        spacing_exponent: the network's ``prior_spacing_exponent`` (:func:`prior_inpainter`); without ``spacing``
+            every choice is ``biharmonic3d``.
 
     Returns:
         float32 ``(S, H, W)``.
     """
-    if consecutive and spacing_exponent and spacing is not None:
-        return SpacedBiharmonic3DInpainter(spacing_exponent=spacing_exponent)(stack, holes, spacing=tuple(spacing))
+    if consecutive and spacing is not None and prior_spacing_option(spacing_exponent):
+        return prior_inpainter(spacing_exponent)(stack, holes, spacing=tuple(spacing))
     if consecutive:
         return Biharmonic3DInpainter()(stack, holes)
     return BiharmonicInpainter()(stack, holes)

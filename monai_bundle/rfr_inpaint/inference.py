@@ -327,7 +327,7 @@ class _SliceGuides:
         self.prior = bool(getattr(network, "prior", False))
         self.context_slices = int(getattr(network, "context_slices", 0))
         self.holes = holes
-        exponent = float(getattr(network, "prior_spacing_exponent", 0.0))
+        exponent = getattr(network, "prior_spacing_exponent", 0.0)
         self.filled = prior_fill(images, holes, consecutive=True, spacing=spacing, spacing_exponent=exponent)
         self._cache: dict[int, np.ndarray] = {}
 

@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import Dataset
 
 from rfr_inpaint.defaults import DEFAULT_CT_WINDOW, DEFAULT_PERCENTILES, HU_AIR_THRESHOLD
-from rfr_inpaint.guides import PRIOR_CONTEXT_SLICES, prior_fill, slice_guide
+from rfr_inpaint.guides import PRIOR_CONTEXT_SLICES, SpacingExponent, prior_fill, prior_spacing_option, slice_guide
 from rfr_inpaint.transforms.holes3d import metal_holes_3d
 from rfr_inpaint.transforms.masks import strip_orientations
 
@@ -108,7 +108,7 @@ class GuidedPatchDataset(Dataset):
         deterministic: sample ``i`` is always the same (validation); else every call draws anew.
         seed: base seed.
         prior_spacing_exponent: the 3-D prior's recipe (the network's ``prior_spacing_exponent``: 0 ``biharmonic3d``,
-            ``e > 0`` ``biharmonic3d_mm`` with the volume's spacing).
+            ``e > 0`` ``biharmonic3d_mm`` with the volume's spacing, ``"auto"`` ``biharmonic3d_auto``).
 
     Each item is ``{"image": (1, P, P) truth in [0, 1], "hole": (1, P, P) 1 = hole, "guide": (G, P, P)}``.
     """
@@ -125,7 +125,7 @@ class GuidedPatchDataset(Dataset):
         ct_window: Sequence[float] = DEFAULT_CT_WINDOW,
         deterministic: bool = False,
         seed: int = 0,
-        prior_spacing_exponent: float = 0.0,
+        prior_spacing_exponent: SpacingExponent = 0.0,
     ) -> None:
         if not volumes:
             raise ValueError("GuidedPatchDataset needs at least one volume")
@@ -144,7 +144,7 @@ class GuidedPatchDataset(Dataset):
         self.family_probs = np.array([fams[k] / total for k in self.families])
         self.deterministic = bool(deterministic)
         self.seed = int(seed)
-        self.prior_spacing_exponent = float(prior_spacing_exponent)
+        self.prior_spacing_exponent = prior_spacing_option(prior_spacing_exponent)
         self.ct_window = [float(ct_window[0]), float(ct_window[1])]
         self.patients = sorted({str(v.get("patient", "")) for v in volumes})
         sizes = np.array([v["image"].size for v in self.volumes], dtype=np.float64)

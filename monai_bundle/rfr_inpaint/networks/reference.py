@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..guides import AUTO_SPACING_EXPONENT
 from ..safe_io import CheckpointError, load_checkpoint
 from .rfrnet import RFRNet, guide_channels
 
@@ -170,7 +171,8 @@ def _network_options(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
         options["small_hole"] = int(step.shape[-1]) == 5
     prior_config = state.get("prior_config")
     if prior_config is not None:
-        options["prior_spacing_exponent"] = float(prior_config.reshape(-1)[0].item())
+        values = prior_config.reshape(-1).tolist()
+        options["prior_spacing_exponent"] = AUTO_SPACING_EXPONENT if len(values) > 1 and values[1] else float(values[0])
     recurrences = state.get("recurrence_config")
     if recurrences is not None:
         options["num_recurrences"] = int(recurrences.item())

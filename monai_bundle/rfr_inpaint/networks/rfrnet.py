@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..baselines import SelfTunedBiharmonic3DInpainter
+from ..guides import AUTO_SPACING_EXPONENT, SpacingExponent, prior_spacing_option
 from .partial_conv import PartialConv2d
 from .rfr_module import RFRModule
 
@@ -122,8 +124,9 @@ class RFRNet(nn.Module):
             come as guide channels (see :func:`guide_channels`).
         prior_spacing_exponent: how the 3-D prior fill is made (the guide's recipe, not used by the forward pass):
             0 is ``biharmonic3d`` (every axis one unit apart), ``e > 0`` is ``biharmonic3d_mm`` with the axes weighted
-            by ``(min(spacing) / spacing) ** e`` (:func:`rfr_inpaint.guides.prior_fill`). Recorded in a
-            ``prior_config`` buffer when not 0, so that inference builds the prior the network was trained on.
+            by ``(min(spacing) / spacing) ** e``, ``"auto"`` is ``biharmonic3d_auto`` (the exponent chosen for each
+            stack, :func:`rfr_inpaint.guides.prior_inpainter`). Recorded in a ``prior_config`` buffer when not 0
+            (``[e]``, or ``[1, 1]`` for ``"auto"``), so that inference builds the prior the network was trained on.
 
     The guide (``prior`` and/or ``context_slices``) is a tensor of :func:`guide_channels` channels passed as
     ``forward(image, hole, guide)``, known at every pixel: ``[3-D prior fill, 2-D prior fill (if prior)] + [hole of the slice] +
@@ -151,7 +154,7 @@ class RFRNet(nn.Module):
         width: int = 64,
         prior: bool = False,
         context_slices: int = 0,
-        prior_spacing_exponent: float = 0.0,
+        prior_spacing_exponent: SpacingExponent = 0.0,
     ):
         super().__init__()
         if in_channels < 1:
@@ -162,15 +165,16 @@ class RFRNet(nn.Module):
             raise ValueError(f"width must be a multiple of 8 (>= 8), got {width}")
         if context_slices < 0:
             raise ValueError(f"context_slices must be >= 0, got {context_slices}")
-        if not float(prior_spacing_exponent) >= 0 or (float(prior_spacing_exponent) and not prior):
-            raise ValueError(f"prior_spacing_exponent must be >= 0 and needs prior=True, got {prior_spacing_exponent}")
+        spacing_exponent = prior_spacing_option(prior_spacing_exponent)
+        if spacing_exponent and not prior:
+            raise ValueError(f"prior_spacing_exponent needs prior=True, got {prior_spacing_exponent!r}")
         self.in_channels = in_channels
         self.num_recurrences = num_recurrences
         self.small_hole = small_hole
         self.width = width
         self.prior = bool(prior)
         self.context_slices = int(context_slices)
-        self.prior_spacing_exponent = float(prior_spacing_exponent)
+        self.prior_spacing_exponent = spacing_exponent
         self.guide_channels = guide_channels(self.prior, self.context_slices)
         k, p = (5, 2) if small_hole else (7, 3)
         # A buffer, so that a converted network's setting travels with its state dict.
@@ -180,7 +184,10 @@ class RFRNet(nn.Module):
         if self.guide_channels:
             # only variants carry it: the authors' network keeps the authors' keys
             self.register_buffer("guide_config", torch.tensor([int(self.prior), self.context_slices]))
-        if self.prior_spacing_exponent:
+        if self.prior_spacing_exponent == AUTO_SPACING_EXPONENT:
+            # [the exponent a tie keeps, chosen per stack]: a second element, so older readers still see a number
+            self.register_buffer("prior_config", torch.tensor([SelfTunedBiharmonic3DInpainter.SPACING_EXPONENT, 1.0]))
+        elif self.prior_spacing_exponent:
             self.register_buffer("prior_config", torch.tensor([self.prior_spacing_exponent]))
         if num_recurrences != DEFAULT_RECURRENCES:
             # only then: the paper's count keeps the authors' keys, and checkpoints without the buffer mean it
