@@ -4,9 +4,12 @@ End to end through :func:`rfr_inpaint.volume.inpaint_volume` (1 mm mask dilation
 guided network the classical prior and the neighbouring slices included). Reports seconds per affected slice for each
 mode / context, the speed-up over full-slice inference and the quality in the (dilated) hole against the metal-free
 volume: masked PSNR / SSIM (:mod:`rfr_inpaint.metrics`) of each mode, and of ROI against full-slice. For a guided
-network (``prior``) the same figures of its prior alone (``biharmonic3d``, or ``biharmonic3d_mm`` for a network with
-``prior_spacing_exponent``) and the network's gain over it. Prints one
-JSON object.
+network (``prior``) the same figures of its prior alone (:func:`rfr_inpaint.guides.prior_inpainter` of its
+``prior_spacing_exponent``) and the network's gain over it. Prints one JSON object.
+
+``--full-slices K`` below the number of affected slices fills only the first K slices' holes in full mode; a
+self-tuned prior (``prior_spacing_exponent="auto"``) chooses its exponent from the holes it is given, so ROI against
+full then compares two priors as well as two modes. Keep the default for such a network.
 
     python bench/bench_volume.py --model model.pt                  # ROI at the default context, and full-slice
     python bench/bench_volume.py --contexts 16,32,48,64 --full-slices 4

@@ -293,7 +293,7 @@ def test_load_volumes_and_make_patch_bank_script(tmp_path, capsys):
     network = ConfigParser({"network_def": network_def}).get_parsed_content("network_def")
     written = PatchBankDataset(tmp_path / "bank", num_samples=None, network=network)
     assert written.bank_size == 2 and written[0]["guide"].shape == (guide_channels(True, 1), 32, 32)
-    # the same folder with the shipped recipe (two context slices, the mm prior): refused, shards untouched
+    # the same folder with the shipped recipe (two context slices, the self-tuned prior): refused, shards untouched
     before = sorted((p.name, p.read_bytes()) for p in (tmp_path / "bank").iterdir())
     with pytest.raises(SystemExit, match=r"another recipe \(.*context_slices.*prior_spacing_exponent"):
         script.main([*args, "--patch", "32", "--shard-size", "2"])
@@ -306,11 +306,11 @@ def test_a_bank_is_checked_against_the_network_it_trains(bank, recipe, tmp_path)
     network = recipe.get_parsed_content("network_def")
     stored = PatchBankDataset(bank["root"] / "train", num_samples=None, network=network)
     assert stored.recipe == read_bank_recipe(bank["root"] / "train") == json.loads(json.dumps(bank["dataset"].recipe))
-    assert stored.recipe["prior_spacing_exponent"] == network.prior_spacing_exponent == 1.0
+    assert stored.recipe["prior_spacing_exponent"] == network.prior_spacing_exponent == "auto"
     # a network with the unit-spacing prior would train silently on the wrong prior: refused, naming bank and key
     other = ConfigParser({"network_def": {**recipe["network_def"], "prior_spacing_exponent": 0.0}})
     with pytest.raises(ValueError, match=r"train: the bank was drawn for another network \(prior_spacing_exponent: "
-                       r"bank 1\.0, network 0\.0\)"):
+                       r"bank 'auto', network 0\.0\)"):
         PatchBankDataset(bank["root"] / "train", network=other.get_parsed_content("network_def"))
     old = tmp_path / "old"  # a bank from before recipes were recorded
     shutil.copytree(bank["root"] / "train", old)

@@ -31,7 +31,7 @@ def test_readme_figure_on_a_held_out_patient(tmp_path, capsys):
     entry = {"image": "images/chest.nii.gz", "modality": "CT"}
     datalist = {"training": [{**entry, "patient": "seen"}], "test": [{**entry, "patient": "held_out"}]}
     (data / "datalist.json").write_text(json.dumps(datalist))
-    model = _tiny_guided_checkpoint(tmp_path / "model.pt", prior_spacing_exponent=1.0)  # the recipe's prior
+    model = _tiny_guided_checkpoint(tmp_path / "model.pt", prior_spacing_exponent="auto")  # the recipe's prior
     script = _script()
     out = tmp_path / "figure.png"
     argv = ["--data", str(data), "--model", str(model), "--out", str(out), "--patient", "held_out"]
@@ -39,8 +39,8 @@ def test_readme_figure_on_a_held_out_patient(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     scores = report["hole_psnr_db"]
     assert set(scores) == {"rfr", "biharmonic3d_auto", "biharmonic3d_mm", "biharmonic"} and report["hole_voxels"] > 0
-    # the untrained guided network returns its 3-D prior (biharmonic3d_mm): the same scores
-    assert scores["rfr"] == pytest.approx(scores["biharmonic3d_mm"])
+    # the untrained guided network returns its 3-D prior (biharmonic3d_auto): the same scores
+    assert scores["rfr"] == pytest.approx(scores["biharmonic3d_auto"])
     assert all(np.isfinite(v) and 10.0 < v < 100.0 for s in scores.values() for v in s.values())
     width, height = Image.open(out).size
     assert width > 2 * height > 0  # 2 rows of 5 panels

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_CT = Path(__file__).resolve().parent / "data" / "real_ct_chest.nii.gz"
 
 
-def _tiny_guided_checkpoint(path: Path, prior_spacing_exponent: float = 0.0) -> Path:
+def _tiny_guided_checkpoint(path: Path, prior_spacing_exponent: float | str = 0.0) -> Path:
     """An untrained guided RFR-Net (prior, one context slice), float16 like the shipped model."""
     from rfr_inpaint.networks import RFRNet
 

@@ -22,9 +22,9 @@ __all__ = [
 
 #: the inpainting method of the ``rfr-inpaint`` command and of the 3D Slicer module when none is chosen, from the
 #: benchmark on held-out real CT volumes (``docs/accuracy.md``): biharmonic3d_mm (34.04 dB hole PSNR over the 120 CT
-#: cases, 32.63 for biharmonic3d, 34.02 for the shipped RFR-Net). biharmonic3d_auto is 0.24 dB better overall, all of
-#: it on square / strip holes: on the metal-like holes, this module's job, the two tie (+0.00 dB [-0.50, 0.50]) and
-#: biharmonic3d_auto takes 7 times as long.
+#: cases, 32.63 for biharmonic3d). biharmonic3d_auto is 0.24 dB better overall, all of it on square / strip holes: on
+#: the metal-like holes, this module's job, the two tie (+0.00 dB [-0.50, 0.50]) and biharmonic3d_auto takes 7 times as
+#: long. The shipped RFR-Net (34.26 dB) is its prior biharmonic3d_auto to 0.02 dB, so the same holds for it.
 DEFAULT_METHOD = "biharmonic3d_mm"
 #: the RFR-Net model the project ships, relative to the MONAI bundle folder (found by
 #: :func:`rfr_inpaint.locations.shipped_model_path`); method ``rfr`` uses it when no model is given.
