@@ -18,6 +18,7 @@ biharmonic_fill_3d`), in 2-D on independent images. The network's ``prior_spacin
 
 from __future__ import annotations
 
+import math
 from typing import Union
 
 import numpy as np
@@ -65,8 +66,8 @@ def prior_spacing_option(value: SpacingExponent) -> SpacingExponent:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        number = float("nan")
-    if not number >= 0 or number == float("inf"):
+        number = -1.0  # not a number: refused below
+    if not (math.isfinite(number) and number >= 0):
         raise ValueError(f"prior_spacing_exponent must be a number >= 0 or {AUTO_SPACING_EXPONENT!r}, got {value!r}")
     return number
 
@@ -112,8 +113,9 @@ def prior_fill(
     Returns:
         float32 ``(S, H, W)``.
     """
-    if consecutive and spacing is not None and prior_spacing_option(spacing_exponent):
-        return prior_inpainter(spacing_exponent)(stack, holes, spacing=tuple(spacing))
+    option = prior_spacing_option(spacing_exponent)
+    if consecutive and spacing is not None and option:
+        return prior_inpainter(option)(stack, holes, spacing=tuple(spacing))
     if consecutive:
         return Biharmonic3DInpainter()(stack, holes)
     return BiharmonicInpainter()(stack, holes)
