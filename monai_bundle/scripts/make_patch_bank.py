@@ -1,12 +1,13 @@
 """Draw the guided training / validation patches of the shipped model's recipe once and store them as shards.
 
-The 3-D biharmonic prior of a patch costs about a second on one CPU core, far more than a training step of the
+The 3-D biharmonic prior of a patch costs 1-2.5 s on one CPU core, far more than a training step of the
 small network, so the recipe draws a bank of patches once and trains on it with the eight flips / quarter turns
 (``rfr_inpaint.data.patches.PatchBankDataset``). Resumable: existing shards are kept.
 
-Example (the shipped model's banks; see ``docs/README.md``)::
+Example (banks of the whole training and validation splits; ``docs/README.md`` gives the shipped model's, which name
+their patients with ``--patients``)::
 
-    python scripts/make_patch_bank.py --datalist DATA/datalist.json --split training --out BANK/train --num 3200
+    python scripts/make_patch_bank.py --datalist DATA/datalist.json --split training --out BANK/train --num 4096
     python scripts/make_patch_bank.py --datalist DATA/datalist.json --split validation --out BANK/val --num 128 --seed 1
 
 The guide follows the network of a training config (``--config``, default ``configs/train_real_ct.json``): its
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datalist", required=True, help="datalist.json of python -m rfr_inpaint.data.real_ct")
     parser.add_argument("--split", default="training", choices=["training", "validation", "test"])
+    parser.add_argument("--patients", default=None,
+                        help="comma-separated patients of the split to draw from (default: all of them)")
     parser.add_argument("--out", required=True, help="folder of the bank_*.npz shards")
     parser.add_argument("--num", type=int, default=3200, help="samples")
     parser.add_argument("--seed", type=int, default=0)
@@ -69,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = recipe_options(args.config)
     volumes = load_volumes(args.datalist, args.split)
+    if args.patients is not None:
+        wanted = [p.strip() for p in args.patients.split(",") if p.strip()]
+        absent = sorted(set(wanted) - {v["patient"] for v in volumes})
+        if absent or not wanted:
+            raise SystemExit(f"{args.datalist}: --patients {args.patients!r}: not in the {args.split} split: "
+                             f"{', '.join(absent) or '(none given)'}")
+        volumes = [v for v in volumes if v["patient"] in wanted]
     dataset = GuidedPatchDataset(
         volumes,
         num_samples=args.start + args.num,
