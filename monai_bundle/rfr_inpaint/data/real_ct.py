@@ -527,7 +527,7 @@ def _download(url: str, target: Path) -> None:
 def fetch_archive(archive: Archive, cache: Path, install_build_deps: bool = False,
                   pip: Callable[[Sequence[str]], subprocess.CompletedProcess] = _pip,
                   download: Callable[[str, Path], None] = _download) -> Path:
-    """Return the verified archive in ``cache``, downloading it with pip when it is not there.
+    """Return the verified archive in ``cache``, downloading it (pip, or ``archive.url``) when it is not there.
 
     Args:
         archive: what to fetch.
